@@ -1,0 +1,160 @@
+"""Motion in the frequency domain: the shift theorem, phase differences and phase filtering.
+
+Convention used throughout the project: a *motion field* ``T`` is a complex H x W
+tensor of unit-magnitude numbers such that ``FFT(later) = FFT(earlier) * T``.  For a
+translation by ``(dy, dx)`` pixels, ``T`` is the linear phase ramp
+``exp(-2 pi i (fy * dy + fx * dx))`` with ``fy, fx`` the FFT frequencies in cycles per
+pixel (the Fourier shift theorem).  Shifts are circular: what leaves one border comes
+back at the other.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+EPS = 1e-8
+
+
+def frequencies(h: int, w: int, device: torch.device | str | None = None,
+                dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """FFT frequencies (cycles per pixel) along y and x, broadcastable to H x W."""
+    fy = torch.fft.fftfreq(h, device=device, dtype=dtype).view(h, 1)
+    fx = torch.fft.fftfreq(w, device=device, dtype=dtype).view(1, w)
+    return fy, fx
+
+
+def phase_ramp(shift: Tensor, h: int, w: int) -> Tensor:
+    """Motion field of a translation: ``shift`` is ... x 2 (dy, dx); returns ... x H x W complex."""
+    fy, fx = frequencies(h, w, shift.device, shift.dtype)
+    angle = -2 * math.pi * (fy * shift[..., 0, None, None] + fx * shift[..., 1, None, None])
+    return torch.polar(torch.ones_like(angle), angle)
+
+
+def apply_motion(x: Tensor, motion: Tensor) -> Tensor:
+    """Move image(s) ``x`` (... x H x W, real) by the motion field ``motion``."""
+    return torch.fft.ifft2(torch.fft.fft2(x) * motion).real
+
+
+def fourier_shift(x: Tensor, shift: Tensor) -> Tensor:
+    """Shift ``x`` (... x H x W) by a (sub)pixel ``shift`` (... x 2, (dy, dx)), circularly."""
+    return apply_motion(x, phase_ramp(shift, x.shape[-2], x.shape[-1]))
+
+
+def cross_power(earlier: Tensor, later: Tensor) -> Tensor:
+    """Unnormalised cross-power spectrum ``FFT(later) * conj(FFT(earlier))``."""
+    return torch.fft.fft2(later) * torch.fft.fft2(earlier).conj()
+
+
+def normalise(z: Tensor, eps: float = EPS) -> Tensor:
+    """Scale complex numbers to unit magnitude; zeros stay (close to) zero, never NaN."""
+    return z / (z.abs() + eps)
+
+
+def phase_difference(earlier: Tensor, later: Tensor, eps: float = EPS) -> Tensor:
+    """Phase correlation kept as a full field: the unit-magnitude ``T`` with later ~ earlier moved by T."""
+    return normalise(cross_power(earlier, later), eps)
+
+
+def phase_correlation_surface(earlier: Tensor, later: Tensor) -> Tensor:
+    """Real-space phase correlation: a peak at the displacement from ``earlier`` to ``later``."""
+    return torch.fft.ifft2(phase_difference(earlier, later)).real
+
+
+def _nyquist_mask(n: int, dim: int, ndim: int, device: torch.device) -> Tensor:
+    """1 except at the pair of neighbours that straddles the Nyquist frequency (not adjacent)."""
+    mask = torch.ones(n, device=device)
+    if n % 2 == 0:
+        mask[n // 2] = 0.0  # index n/2 is frequency -n/2; its roll-neighbour is +n/2-1
+    shape = [1] * ndim
+    shape[dim] = n
+    return mask.view(shape)
+
+
+def estimate_shift(motion: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Read a translation (... x 2, (dy, dx) in pixels) off a motion field.
+
+    Assumes ``motion`` is close to a linear phase ramp: the phase increment between
+    neighbouring frequencies is then constant, and its (weighted) circular mean gives
+    the shift along that axis.
+    """
+    h, w = motion.shape[-2:]
+    if weight is None:
+        weight = torch.ones_like(motion.real)
+    out = []
+    for dim, n in ((-2, h), (-1, w)):
+        inc = motion * torch.roll(motion, 1, dims=dim).conj()
+        wk = weight * torch.roll(weight, 1, dims=dim)
+        wk = wk * _nyquist_mask(n, dim % motion.dim(), motion.dim(), motion.device)
+        mean = (inc * wk).sum(dim=(-2, -1))
+        # increment per frequency step of 1/n cycles/pixel is exp(-2 pi i d / n)
+        out.append(-torch.angle(mean) * n / (2 * math.pi))
+    return torch.stack(out, dim=-1)
+
+
+def correlation_peak(motion: Tensor, radius: float = 1.0, points: int = 41, rounds: int = 2) -> Tensor:
+    """Subpixel location (... x 2, (dy, dx)) of the peak of the phase-correlation surface.
+
+    The integer peak of ``IFFT(motion)`` is refined by evaluating the surface (a sum
+    of complex exponentials, i.e. an exact band-limited interpolation) on ever finer
+    grids around it. A translation by ``d`` gives a peak at ``d``; unlike the mean
+    phase increment, the peak is not pulled towards other, weaker motions such as a
+    static background.
+    """
+    *lead, h, w = motion.shape
+    z = motion.reshape(-1, h, w).to(torch.complex64)
+    n = z.shape[0]
+    surface = torch.fft.ifft2(z).real.reshape(n, -1)
+    idx = surface.argmax(dim=1)
+    py = (idx // w).to(torch.float32)
+    px = (idx % w).to(torch.float32)
+    py = torch.where(py >= h / 2, py - h, py)  # wrap to signed shifts
+    px = torch.where(px >= w / 2, px - w, px)
+    fy, fx = frequencies(h, w, z.device)
+    grid = torch.linspace(-radius, radius, points, device=z.device)
+    rows = torch.arange(n, device=z.device)
+    for _ in range(rounds):
+        ys = py[:, None] + grid  # n x points
+        xs = px[:, None] + grid
+        ey = torch.exp(2j * math.pi * fy.view(1, 1, h) * ys[:, :, None])  # n x points x H
+        ex = torch.exp(2j * math.pi * fx.view(1, w, 1) * xs[:, None, :])  # n x W x points
+        values = (ey @ z @ ex).real.reshape(n, -1)
+        j = values.argmax(dim=1)
+        py, px = ys[rows, j // points], xs[rows, j % points]
+        grid = grid * 2.0 / (points - 1) * 2.0  # zoom in around the new peak
+    return torch.stack([py, px], dim=-1).reshape(*lead, 2)
+
+
+def phase_filter(motion: Tensor, weight: Tensor | None = None, gain: Tensor | float = 1.0
+                 ) -> tuple[Tensor, Tensor]:
+    """Filter a motion field under the linear-phase (pure translation) assumption.
+
+    Returns ``(filtered, shift)``: the field blended with the ideal ramp of the
+    estimated shift by ``gain`` (1 = the pure ramp) and renormalised, and the shift.
+    """
+    shift = estimate_shift(motion, weight)
+    ramp = phase_ramp(shift, motion.shape[-2], motion.shape[-1])
+    g = torch.as_tensor(gain, dtype=motion.real.dtype, device=motion.device)
+    if g.dim() > 0:
+        g = g.view(*g.shape, *([1] * (motion.dim() - g.dim())))
+    blended = (1 - g) * motion + g * ramp
+    return normalise(blended), shift
+
+
+def gaussian_response(h: int, w: int, sigma: float, device: torch.device | str | None = None) -> Tensor:
+    """Frequency response of a (circular) Gaussian blur with standard deviation ``sigma`` px."""
+    fy, fx = frequencies(h, w, device)
+    return torch.exp(-2 * math.pi ** 2 * sigma ** 2 * (fy ** 2 + fx ** 2))
+
+
+def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
+    """Circular Gaussian blur of ... x H x W images via the FFT."""
+    return torch.fft.ifft2(torch.fft.fft2(x) * gaussian_response(x.shape[-2], x.shape[-1], sigma, x.device)).real
+
+
+def difference_of_gaussians(x: Tensor, sigma_centre: float, sigma_surround: float) -> Tensor:
+    """Centre-surround (DoG) response: positive inside blobs of about the surround's size."""
+    h, w = x.shape[-2:]
+    resp = gaussian_response(h, w, sigma_centre, x.device) - gaussian_response(h, w, sigma_surround, x.device)
+    return torch.fft.ifft2(torch.fft.fft2(x) * resp).real

@@ -1,0 +1,232 @@
+"""The zero-parameter prediction-correction model (paper Sec. 3.1-3.2, Fig. 1).
+
+State per sequence: foreground ``fg``, background ``bg``, alpha mask ``alpha`` (H x W
+images) and motion ``T`` (complex H x W unit phasors, see :mod:`motionseg.fourier`).
+One step of the filter:
+
+1. **motion measurement**: phase differences of what moved between frames (the
+   temporal difference of the observations and, once segmented, the alpha mask and
+   the premultiplied foreground), accumulated over time and *phase filtered* to a
+   pure translation;
+2. **prediction**: ``fg`` and ``alpha`` are moved by ``T`` (shift theorem), ``bg``
+   stays; the frame is composed as ``alpha * fg + (1 - alpha) * bg`` (eq. 3);
+3. **correction**: each image takes a step along the hard-wired gradient of the
+   squared prediction error, scaled like a scalar Kalman gain
+   ``K = p * H / (p * H**2 + 1)`` where ``H`` is the derivative of the composed frame
+   with respect to that image and ``p`` a per-step gain (for small ``p`` this is plain
+   gradient descent, for large ``p`` it solves for the image);
+4. **filtering**: a difference-of-Gaussians on ``alpha`` (blob-like masks).
+
+After the seed frames no observation is used: ``fg`` and ``alpha`` are rolled forward
+by ``T``; background that was never seen is filled from its surroundings.
+
+The model has no network parameters. Its per-step *gains* are ``nn.Parameter``s, so
+they can be trained by backpropagation through time, but they are reported
+separately (:func:`count_gains`), as Table 1 counts this model as 0 parameters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from . import fourier
+from .validation import check_seed_frames
+
+N_STEPS = 20
+
+# Hand-set defaults under which the untrained model already segments.
+DEFAULT_GAINS: dict[str, float] = {
+    "fg": 20.0,  # Kalman ratio p (prior over measurement variance) of the foreground update
+    "bg": 5.0,  # ... of the background update
+    "alpha": 20.0,  # ... of the alpha update
+    "dog": 0.5,  # strength of the DoG sharpening of alpha
+    "alpha_init": 40.0,  # scale of the first alpha from the motion evidence
+}
+
+
+@dataclass
+class Options:
+    """Fixed, interpretable settings of the model (not trained)."""
+
+    n_init: int = 3  # frames observed before the first segmentation
+    sigma_init: float = 4.0  # blur of the motion evidence into a blob (px)
+    sigma_centre: float = 0.7  # DoG centre (px)
+    sigma_surround: float = 4.0  # DoG surround (px)
+    sigma_fill: float = 4.0  # reach of the background fill-in (px)
+    phase_filter: bool = True  # T is a pure translation (phase ramp) read off the correlation peak
+    dog: bool = True
+    fill_background: bool = True
+    gauss_seidel: bool = True  # correct bg, then alpha, then fg, each with the newest error
+
+
+@dataclass
+class States:
+    """Per-step states for figures: each list entry is B x H x W (``motion`` complex)."""
+
+    fg: list[Tensor] = field(default_factory=list)
+    bg: list[Tensor] = field(default_factory=list)
+    alpha: list[Tensor] = field(default_factory=list)
+    motion: list[Tensor] = field(default_factory=list)
+    velocity: list[Tensor] = field(default_factory=list)  # B x 2, (dy, dx) px/frame
+    frame: list[Tensor] = field(default_factory=list)  # composed prediction of each step
+
+    def stacked(self) -> dict[str, Tensor]:
+        """All states stacked along time (B x steps x ...), detached."""
+        return {k: torch.stack([x.detach() for x in v], 1) for k, v in self.__dict__.items() if v}
+
+
+def _kalman(p: Tensor, h: Tensor) -> Tensor:
+    """Scalar Kalman gain for measurement sensitivity ``h`` and variance ratio ``p``."""
+    return p * h / (p * h * h + 1.0)
+
+
+class ZeroParamModel(nn.Module):
+    """FDTN prediction-correction model with zero network parameters."""
+
+    def __init__(self, n_steps: int = N_STEPS, options: Options | None = None,
+                 gains: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self.n_steps = n_steps
+        self.options = options or Options()
+        init = dict(DEFAULT_GAINS, **(gains or {}))
+        unknown = set(init) - set(DEFAULT_GAINS)
+        if unknown:
+            raise ValueError(f"unknown gains {sorted(unknown)}: allowed are {sorted(DEFAULT_GAINS)}")
+        # stored as logarithms so that training keeps every gain positive
+        self.gains = nn.ParameterDict({
+            k: nn.Parameter(torch.full((n_steps,), float(v)).clamp_min(1e-6).log()) for k, v in init.items()})
+
+    def gain(self, name: str, t: int) -> Tensor:
+        """The positive gain ``name`` at step ``t`` (the last one for later steps)."""
+        return self.gains[name][min(t, self.n_steps - 1)].exp()
+
+    def forward(self, seed_frames: Tensor, n_future: int = 10) -> Tensor:
+        """Predict ``n_future`` frames (B x n_future x H x W) from B x S x H x W seed frames."""
+        return self.run(seed_frames, n_future)[0]
+
+    # -- the pieces of one step ----------------------------------------------------------------
+    def measure_motion(self, diffs: list[Tensor], motion: Tensor) -> tuple[Tensor, Tensor]:
+        """Motion field and velocity from the temporal differences seen so far.
+
+        Differences of consecutive frames cancel the static background. With phase
+        filtering, ``T`` is the ramp of the phase-correlation peak between the first
+        and the newest difference, divided by their time lag (a growing baseline makes
+        the subpixel estimate ever more precise). Without it, ``T`` is the running mean
+        of the raw phase differences of consecutive differences.
+        """
+        lag = len(diffs) - 1
+        if lag < 1:
+            b, h, w = diffs[0].shape
+            return motion, diffs[0].new_zeros(b, 2)
+        if self.options.phase_filter:
+            velocity = fourier.correlation_peak(fourier.cross_power(diffs[0], diffs[-1])) / lag
+            h, w = diffs[0].shape[-2:]
+            return fourier.phase_ramp(velocity, h, w), velocity
+        raw = fourier.phase_difference(diffs[-2], diffs[-1])
+        motion = fourier.normalise(motion * (lag - 1) + raw) if lag > 1 else raw
+        return motion, fourier.estimate_shift(motion)
+
+    def filter_alpha(self, alpha: Tensor, t: int) -> Tensor:
+        """Difference-of-Gaussians sharpening (blob-like masks), then clamp to [0, 1]."""
+        if self.options.dog:
+            o = self.options
+            alpha = alpha + self.gain("dog", t) * fourier.difference_of_gaussians(alpha, o.sigma_centre, o.sigma_surround)
+        return alpha.clamp(0.0, 1.0)
+
+    def fill_background(self, bg: Tensor, seen: Tensor) -> Tensor:
+        """Fill background that was never seen by normalised convolution of what was."""
+        sigma = self.options.sigma_fill
+        weight = seen.clamp(0, 1) ** 4
+        filled = fourier.gaussian_blur(bg * weight, sigma) / (fourier.gaussian_blur(weight, sigma) + 1e-3)
+        return weight * bg + (1 - weight) * filled
+
+    # -- the filter ----------------------------------------------------------------------------
+    def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False
+            ) -> tuple[Tensor, States]:
+        """Filter the seed frames, then roll forward; returns (predictions, per-step states).
+
+        States are recorded after each observed frame from the second on, then after
+        each predicted frame.
+        """
+        check_seed_frames(seed_frames, min_seed=2, n_future=n_future)
+        o = self.options
+        x = seed_frames.to(torch.float32)
+        b, s, h, w = x.shape
+        states = States()
+        n_init = max(1, min(o.n_init, s - 1))
+
+        motion = torch.ones(b, h, w, dtype=torch.complex64, device=x.device)
+        velocity = x.new_zeros(b, 2)
+        diffs: list[Tensor] = []
+        evidence = torch.zeros_like(x[:, 0])
+        # until the first segmentation, the model only gathers motion evidence: the
+        # frame is background, the prediction is the last frame
+        fg, bg, alpha = x[:, 0], x[:, 0], torch.zeros_like(x[:, 0])
+        seen = torch.ones_like(alpha)
+        for t in range(1, s):
+            obs, last = x[:, t], x[:, t - 1]
+            diffs.append(obs - last)
+            motion, velocity = self.measure_motion(diffs, motion)
+            if t <= n_init:
+                # motion-compensated evidence: moving pixels agree with the last frame moved by T,
+                # static ones with the last frame as it was
+                moved = fourier.apply_motion(last, motion)
+                evidence = fourier.apply_motion(evidence, motion) + (obs - last).abs() - (obs - moved).abs()
+                pred = last
+                if t == n_init:
+                    blob = fourier.gaussian_blur(evidence, o.sigma_init).clamp_min(0.0)
+                    alpha = self.filter_alpha(self.gain("alpha_init", t) * blob, t)
+                    fg = obs
+                    bg = alpha * x[:, 0] + (1 - alpha) * obs
+                    seen = 1 - alpha
+                else:
+                    bg = obs
+            else:
+                # prediction
+                fg = fourier.apply_motion(fg, motion)
+                alpha = fourier.apply_motion(alpha, motion).clamp(0.0, 1.0)
+                pred = alpha * fg + (1 - alpha) * bg
+                # correction: Kalman-scaled hard-wired gradients of 0.5 * (pred - obs)**2
+                err = pred - obs
+                bg = bg - _kalman(self.gain("bg", t), 1 - alpha) * err
+                if o.gauss_seidel:
+                    err = alpha * fg + (1 - alpha) * bg - obs
+                new_alpha = alpha - _kalman(self.gain("alpha", t), fg - bg) * err
+                if o.gauss_seidel:
+                    err = new_alpha * fg + (1 - new_alpha) * bg - obs
+                fg = fg - _kalman(self.gain("fg", t), new_alpha) * err
+                alpha = self.filter_alpha(new_alpha, t)
+                seen = torch.maximum(seen, 1 - alpha)
+            self._record(states, keep_states, fg, bg, alpha, motion, velocity, pred)
+
+        if o.fill_background:
+            bg = self.fill_background(bg, seen)
+        preds = []
+        for _ in range(n_future):
+            fg = fourier.apply_motion(fg, motion)
+            alpha = fourier.apply_motion(alpha, motion).clamp(0.0, 1.0)
+            frame = (alpha * fg + (1 - alpha) * bg).clamp(0.0, 1.0)
+            preds.append(frame)
+            self._record(states, keep_states, fg, bg, alpha, motion, velocity, frame)
+        out = torch.stack(preds, 1) if preds else x.new_zeros(b, 0, h, w)
+        return out, states
+
+    @staticmethod
+    def _record(states: States, keep: bool, fg: Tensor, bg: Tensor, alpha: Tensor, motion: Tensor,
+                velocity: Tensor, frame: Tensor) -> None:
+        if keep:
+            for name, value in (("fg", fg), ("bg", bg), ("alpha", alpha), ("motion", motion),
+                                ("velocity", velocity), ("frame", frame)):
+                getattr(states, name).append(value.detach())
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Network parameters, i.e. everything except the per-step gains."""
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("gains."))
+
+
+def count_gains(model: nn.Module) -> int:
+    """Number of trainable gain scalars."""
+    return sum(p.numel() for n, p in model.named_parameters() if n.startswith("gains."))
