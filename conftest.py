@@ -1,0 +1,7 @@
+"""Test configuration shared by the unit tests and the notebook checks (nbval)."""
+import os
+
+# Kernels started by nbval inherit this: same hashing, same outputs on every run.
+os.environ["PYTHONHASHSEED"] = "0"
+# Keep the CPU thread count fixed so numbers do not depend on the machine's size.
+os.environ.setdefault("OMP_NUM_THREADS", "2")

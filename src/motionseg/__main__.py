@@ -1,0 +1,66 @@
+"""Command line: ``python -m motionseg train|evaluate|reproduce``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import config, evaluate, zoo
+from .train import provenance, train, write_json
+
+
+def _train(args: argparse.Namespace) -> None:
+    overrides = {"steps": args.steps} if args.steps else {}
+    cfg = zoo.training_config(args.model, args.profile, **overrides)
+    out = zoo.checkpoint_path(args.model, Path(args.results))
+    print(f"training {args.model} ({cfg.profile} profile, {cfg.steps} steps) on {config.device()} -> {out}")
+    _, history = train(cfg, out, resume=args.resume)
+    if history.val_mse:
+        print(f"validation MSE {history.val_mse[-1]:.6f} after {history.step[-1] if history.step else 0} steps")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    prof = config.profile(args.profile)
+    n = args.n or prof.n_test
+    device = config.device()
+    predictors = evaluate.reference_predictors()
+    for name in args.models:
+        model = zoo.load(name, Path(args.results) / name / "checkpoint.pt").to(device)
+        predictors[name] = evaluate.model_predictor(model, device=device)
+    start = time.perf_counter()
+    results = evaluate.evaluate(predictors, n=n, batch_size=prof.eval_batch_size, progress=True)
+    wall = time.perf_counter() - start
+    for name, res in results.items():
+        res["provenance"] = provenance(device, wall)
+        res["profile"] = prof.name
+        write_json(res, Path(args.results) / name / f"metrics_{prof.name}.json")
+        print(f"{name:12s} L1 {res['l1']:.4f}  MSE {res['mse']:.5f}  SSIM {res['ssim']:.4f}  (n={res['n']})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m motionseg``."""
+    parser = argparse.ArgumentParser(prog="python -m motionseg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train (or resume) a model and write results/<model>/checkpoint.pt")
+    p.add_argument("model", choices=zoo.names())
+    p.add_argument("--profile", choices=config.PROFILES, default=None)
+    p.add_argument("--steps", type=int, default=None, help="override the profile's number of steps")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
+    p.add_argument("--results", default=str(zoo.RESULTS))
+    p.set_defaults(func=_train)
+    p = sub.add_parser("evaluate", help="evaluate trained models and the reference rows on the test set")
+    p.add_argument("models", nargs="*", choices=zoo.names())
+    p.add_argument("--profile", choices=config.PROFILES, default=None)
+    p.add_argument("--n", type=int, default=None, help="number of test sequences (default: the profile's)")
+    p.add_argument("--results", default=str(zoo.RESULTS))
+    p.set_defaults(func=_evaluate)
+    args = parser.parse_args(argv)
+    torch.set_float32_matmul_precision("high")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,148 @@
+"""Evaluation on the test set, streamed in batches so memory stays bounded.
+
+Besides the models, two reference rows that the paper does not have: *copy last*
+(repeat the last seed frame, the floor every model must beat) and the *oracle*, which
+knows the true foreground, alpha, background and velocity and moves them with the
+Fourier shift theorem (the ceiling of a translation model on this data).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import data, fourier, metrics
+from .validation import check_seed_frames
+
+N_SEED = 10
+N_FUTURE = 10
+
+
+class CopyLast(nn.Module):
+    """Predict that nothing moves: every future frame is the last seed frame."""
+
+    def forward(self, seed_frames: Tensor, n_future: int = N_FUTURE) -> Tensor:
+        check_seed_frames(seed_frames, min_seed=1, n_future=n_future)
+        return seed_frames[:, -1:].expand(-1, n_future, -1, -1).clone()
+
+
+def oracle_predict(batch: dict[str, Tensor], n_seed: int = N_SEED, n_future: int = N_FUTURE) -> Tensor:
+    """Move the true layers of the last seed frame by the true velocity (Fourier shift)."""
+    alpha = batch["alpha"][:, n_seed - 1]
+    premult = alpha * batch["fg"][:, n_seed - 1]
+    bg = batch["bg"][:, n_seed - 1]
+    steps = torch.arange(1, n_future + 1, dtype=torch.float32, device=alpha.device)
+    shift = batch["velocity"][:, None, :] * steps[None, :, None]  # B x n_future x 2
+    moved_alpha = fourier.fourier_shift(alpha[:, None].expand(-1, n_future, -1, -1), shift)
+    moved_fg = fourier.fourier_shift(premult[:, None].expand(-1, n_future, -1, -1), shift)
+    return (moved_fg + (1 - moved_alpha) * bg[:, None]).clamp(0.0, 1.0)
+
+
+@dataclass
+class Accumulator:
+    """Running sums of per-frame metrics over the test set."""
+
+    n: int = 0
+    sums: dict[str, np.ndarray] = field(default_factory=dict)
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, name: str, values: Tensor) -> None:
+        """Add a B x steps tensor of per-sequence values (NaN entries are skipped)."""
+        v = values.detach().double().cpu().numpy()
+        ok = ~np.isnan(v)
+        s = np.where(ok, v, 0.0).sum(0)
+        c = ok.sum(0)
+        if name in self.sums:
+            self.sums[name] += s
+            self.counts[name] += c
+        else:
+            self.sums[name], self.counts[name] = s, c
+
+    def per_step(self) -> dict[str, list[float]]:
+        return {k: (self.sums[k] / np.maximum(self.counts[k], 1)).tolist() for k in self.sums}
+
+
+def frame_metrics(acc: Accumulator, pred: Tensor, target: Tensor) -> None:
+    """Accumulate L1, MSE and SSIM per predicted frame."""
+    acc.add("l1", metrics.l1(pred, target))
+    acc.add("mse", metrics.mse(pred, target))
+    acc.add("ssim", metrics.ssim(pred, target))
+
+
+def state_metrics(acc: Accumulator, states: dict[str, Tensor], batch: dict[str, Tensor], n_seed: int) -> None:
+    """Mask IoU, velocity end-point error and error of the background on revealed pixels.
+
+    States are indexed by the frame they belong to: entry ``k`` is frame ``k + 1``.
+    """
+    alpha, vel, bg = states["alpha"], states["velocity"], states["bg"]
+    steps = alpha.shape[1]
+    frames = torch.arange(1, steps + 1)
+    true_alpha = batch["alpha"][:, frames]
+    acc.add("iou", metrics.mask_iou(alpha, true_alpha))
+    acc.add("epe", metrics.endpoint_error(vel, batch["velocity"][:, None].expand_as(vel)))
+    # revealed: covered in the first frame, uncovered in this one
+    revealed = (batch["alpha"][:, :1] > 0.5) & (true_alpha < 0.5)
+    acc.add("bg_revealed_l1", metrics.masked_mean_abs(bg, batch["bg"][:, frames], revealed))
+
+
+Predictor = Callable[[dict[str, Tensor]], tuple[Tensor, dict[str, Tensor] | None]]
+
+
+def model_predictor(model: nn.Module, n_seed: int = N_SEED, n_future: int = N_FUTURE,
+                    device: torch.device | str = "cpu") -> Predictor:
+    """Wrap a model; models with a ``run(..., keep_states=True)`` also report their states."""
+    def predict(batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor] | None]:
+        seed = batch["frames"][:, :n_seed].to(device)
+        with torch.no_grad():
+            if hasattr(model, "run"):
+                pred, states = model.run(seed, n_future, keep_states=True)
+                return pred.cpu(), {k: v.cpu() for k, v in states.stacked().items()}
+            return model(seed, n_future).cpu(), None
+    return predict
+
+
+def evaluate(predictors: dict[str, Predictor], n: int = 1000, batch_size: int = 50, split: str = "test",
+             seed: int = 0, n_seed: int = N_SEED, n_future: int = N_FUTURE, progress: bool = False
+             ) -> dict[str, dict]:
+    """Evaluate several predictors on the same ``n`` sequences; returns metrics per predictor."""
+    if n_seed + n_future > data.N_FRAMES:
+        raise ValueError(f"n_seed + n_future must be <= {data.N_FRAMES}, got {n_seed} + {n_future}")
+    accs = {name: Accumulator() for name in predictors}
+    seconds = {name: 0.0 for name in predictors}
+    batches = data.iter_batches(n, batch_size, split, seed)
+    if progress:
+        from tqdm.auto import tqdm
+        batches = tqdm(batches, total=-(-n // batch_size), desc="evaluating")
+    for raw in batches:
+        batch = {k: torch.from_numpy(v) for k, v in raw.items()}
+        target = batch["frames"][:, n_seed:n_seed + n_future]
+        for name, predict in predictors.items():
+            start = time.perf_counter()
+            pred, states = predict(batch)
+            seconds[name] += time.perf_counter() - start
+            frame_metrics(accs[name], pred, target)
+            if states is not None:
+                state_metrics(accs[name], states, batch, n_seed)
+            accs[name].n += pred.shape[0]
+    out = {}
+    for name, acc in accs.items():
+        per_step = acc.per_step()
+        summary = {k: float(np.mean(per_step[k][:n_future] if k in ("l1", "mse", "ssim") else per_step[k]))
+                   for k in ("l1", "mse", "ssim")}
+        out[name] = {"n": acc.n, **summary, "per_frame": {k: per_step[k] for k in ("l1", "mse", "ssim")},
+                     "per_state_step": {k: v for k, v in per_step.items() if k not in ("l1", "mse", "ssim")},
+                     "seconds": seconds[name], "sequences_per_second": acc.n / max(seconds[name], 1e-9)}
+    return out
+
+
+def reference_predictors(n_seed: int = N_SEED, n_future: int = N_FUTURE) -> dict[str, Predictor]:
+    """The copy-last floor and the oracle ceiling."""
+    copy_last = CopyLast()
+    return {
+        "copy_last": lambda b: (copy_last(b["frames"][:, :n_seed], n_future), None),
+        "oracle": lambda b: (oracle_predict(b, n_seed, n_future), None),
+    }

@@ -1,0 +1,87 @@
+"""Metrics of Table 1 (L1, MSE, SSIM) and of the model's states (mask IoU, velocity error).
+
+L1 and MSE are per-pixel means with values in [0, 1]. SSIM is the Gaussian-window SSIM
+of Wang et al. (window 11, sigma 1.5, C1 = 0.01^2, C2 = 0.03^2, data range 1), the
+same number as ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=1.0)``.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+C1 = 0.01 ** 2
+C2 = 0.03 ** 2
+
+
+def _check_pair(pred: Tensor, target: Tensor) -> None:
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
+    if pred.dim() < 2:
+        raise ValueError(f"expected images (... x H x W), got shape {tuple(pred.shape)}")
+
+
+def l1(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error over the last two axes (one value per image)."""
+    _check_pair(pred, target)
+    return (pred - target).abs().mean(dim=(-2, -1))
+
+
+def mse(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error over the last two axes (one value per image)."""
+    _check_pair(pred, target)
+    return ((pred - target) ** 2).mean(dim=(-2, -1))
+
+
+@lru_cache(maxsize=4)
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
+    ax = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-ax ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    return torch.outer(g, g).to(torch.float32)
+
+
+def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Gaussian-window SSIM per image (values of the valid region averaged), ... x H x W."""
+    _check_pair(pred, target)
+    *lead, h, w = pred.shape
+    if h < window or w < window:
+        raise ValueError(f"SSIM needs images of at least {window} x {window}, got {h} x {w}")
+    kernel = _gaussian_window(window, sigma).to(pred.device)[None, None]
+    x = pred.reshape(-1, 1, h, w).to(torch.float32)
+    y = target.reshape(-1, 1, h, w).to(torch.float32)
+    stats = F.conv2d(torch.cat([x, y, x * x, y * y, x * y], 1).reshape(-1, 1, h, w), kernel)
+    stats = stats.reshape(x.shape[0], 5, h - window + 1, w - window + 1)
+    mx, my, sxx, syy, sxy = stats.unbind(1)
+    vx, vy, cxy = sxx - mx * mx, syy - my * my, sxy - mx * my
+    s = ((2 * mx * my + C1) * (2 * cxy + C2)) / ((mx * mx + my * my + C1) * (vx + vy + C2))
+    return s.mean(dim=(-2, -1)).reshape(lead)
+
+
+def mask_iou(alpha: Tensor, alpha_true: Tensor, threshold: float = 0.5) -> Tensor:
+    """IoU of the masks ``alpha > threshold`` and ``alpha_true > threshold`` (1 where both are empty)."""
+    _check_pair(alpha, alpha_true)
+    a, b = alpha > threshold, alpha_true > threshold
+    inter = (a & b).sum(dim=(-2, -1)).to(torch.float32)
+    union = (a | b).sum(dim=(-2, -1)).to(torch.float32)
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
+def endpoint_error(velocity: Tensor, velocity_true: Tensor) -> Tensor:
+    """Euclidean distance between estimated and true (dy, dx) velocities, px/frame."""
+    if velocity.shape != velocity_true.shape or velocity.shape[-1] != 2:
+        raise ValueError(f"velocities must both be ... x 2, got {tuple(velocity.shape)} and {tuple(velocity_true.shape)}")
+    return (velocity - velocity_true).norm(dim=-1)
+
+
+def masked_mean_abs(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
+    """Mean |a - b| over the pixels where ``mask`` is true (NaN where the mask is empty)."""
+    _check_pair(a, b)
+    m = mask.to(a.dtype)
+    n = m.sum(dim=(-2, -1))
+    total = ((a - b).abs() * m).sum(dim=(-2, -1))
+    return torch.where(n > 0, total / n.clamp_min(1), torch.full_like(n, math.nan))
