@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -104,7 +105,7 @@ def _read_mnist_file(split: str, kind: str, folder: Path | None) -> np.ndarray:
             if candidate.suffix == ".gz":
                 try:
                     raw = gzip.decompress(raw)
-                except OSError as err:
+                except (OSError, EOFError, zlib.error) as err:
                     raise DataFileError(f"{candidate} is not a valid gzip file: {err}") from err
             return _parse_idx(raw, magic, candidate)
     raise DataFileError(f"MNIST folder {folder} has neither {name} nor {name[:-3]}")

@@ -65,8 +65,8 @@ def phase_correlation_surface(earlier: Tensor, later: Tensor) -> Tensor:
 def _nyquist_mask(n: int, dim: int, ndim: int, device: torch.device) -> Tensor:
     """1 except at the pair of neighbours that straddles the Nyquist frequency (not adjacent)."""
     mask = torch.ones(n, device=device)
-    if n % 2 == 0:
-        mask[n // 2] = 0.0  # index n/2 is frequency -n/2; its roll-neighbour is +n/2-1
+    if n > 1:  # index ceil(n/2) holds the most negative frequency, its roll-neighbour the most positive
+        mask[(n + 1) // 2] = 0.0
     shape = [1] * ndim
     shape[dim] = n
     return mask.view(shape)
