@@ -17,7 +17,8 @@ def _train(args: argparse.Namespace) -> None:
     cfg = zoo.training_config(args.model, args.profile, **overrides)
     out = zoo.checkpoint_path(args.model, Path(args.results))
     print(f"training {args.model} ({cfg.profile} profile, {cfg.steps} steps) on {config.device()} -> {out}")
-    _, history = train(cfg, out, resume=args.resume)
+    limit = args.minutes * 60 if args.minutes else None
+    _, history = train(cfg, out, resume=args.resume, time_limit=limit)
     if history.val_mse:
         print(f"validation MSE {history.val_mse[-1]:.6f} after {history.step[-1] if history.step else 0} steps")
 
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile", choices=config.PROFILES, default=None)
     p.add_argument("--steps", type=int, default=None, help="override the profile's number of steps")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="stop after this many minutes with a resumable checkpoint")
     p.add_argument("--results", default=str(zoo.RESULTS))
     p.set_defaults(func=_train)
     p = sub.add_parser("evaluate", help="evaluate trained models and the reference rows on the test set")
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=_evaluate)
     args = parser.parse_args(argv)
     torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.benchmark = True
     args.func(args)
 
 

@@ -46,6 +46,7 @@ class TrainConfig:
     n_seed: int = 10
     size: int = data.SIZE
     workers: int = 0
+    init_from: str | None = None  # start from another model's trained gains (e.g. "zero_param")
 
 
 @dataclass
@@ -141,8 +142,13 @@ def make_checkpoint(model: nn.Module, cfg: TrainConfig, step: int, history: Hist
 
 
 def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.device | None = None,
-          progress: bool = True, model: nn.Module | None = None) -> tuple[nn.Module, History]:
-    """Train ``cfg.model`` and write ``out`` (a checkpoint file), resuming from it if asked."""
+          progress: bool = True, model: nn.Module | None = None, time_limit: float | None = None
+          ) -> tuple[nn.Module, History]:
+    """Train ``cfg.model`` and write ``out`` (a checkpoint file), resuming from it if asked.
+
+    ``time_limit`` (seconds of this call) stops early with a checkpoint that ``resume``
+    continues later, to the same result as an uninterrupted run.
+    """
     from . import zoo
     device = device or config.device()
     torch.manual_seed(cfg.seed)
@@ -153,6 +159,12 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
     scheduler = torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=lr_min, max_lr=cfg.lr,
                                                   step_size_up=max(1, cfg.cycle_steps // 2), cycle_momentum=False)
     history, step, wall = History(), 0, 0.0
+    if cfg.init_from and not (resume and out.exists()):
+        # a curriculum: start from the gains another model has already learned
+        source = zoo.read_checkpoint(zoo.checkpoint_path(cfg.init_from, out.parent.parent), expect_model=cfg.init_from)
+        missing = model.load_state_dict(source["state_dict"], strict=False)
+        if missing.unexpected_keys:
+            raise ValueError(f"{cfg.init_from} has parameters that {cfg.model} lacks: {missing.unexpected_keys}")
     if resume and out.exists():
         ckpt = zoo.read_checkpoint(out, expect_model=cfg.model, image_size=cfg.size)
         if ckpt["config"] != asdict(cfg):
@@ -173,6 +185,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
         from tqdm.auto import tqdm
         bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.model}")
     start = time.perf_counter() - wall
+    call_start = time.perf_counter()
     model.train()
     for frames in loader:
         frames = frames.to(device, non_blocking=True)
@@ -192,9 +205,12 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
             wall = time.perf_counter() - start
             _save_atomic(make_checkpoint(model, cfg, step, history, optimizer, scheduler, wall, device), out)
+        if out_of_time:
+            break
     if bar is not None:
         bar.close()
     return model, history

@@ -135,6 +135,15 @@ class ZeroParamModel(nn.Module):
             alpha = alpha + self.gain("dog", t) * fourier.difference_of_gaussians(alpha, o.sigma_centre, o.sigma_surround)
         return alpha.clamp(0.0, 1.0)
 
+    def refine(self, name: str, x: Tensor, t: int, context: Tensor | None = None, first: bool = False) -> Tensor:
+        """Hook for the learnable extension; the zero-parameter model keeps its states as they are.
+
+        ``name`` is ``"fg"``, ``"bg"`` or ``"alpha"``, ``t`` the step, ``context`` the
+        background's observation confidence (for ``"bg"``), ``first`` true at the first
+        segmentation.
+        """
+        return x
+
     def fill_background(self, bg: Tensor, seen: Tensor) -> Tensor:
         """Fill background that was never seen by normalised convolution of what was."""
         sigma = self.options.sigma_fill
@@ -181,6 +190,9 @@ class ZeroParamModel(nn.Module):
                     fg = obs
                     bg = alpha * x[:, 0] + (1 - alpha) * obs
                     seen = 1 - alpha
+                    alpha = self.refine("alpha", alpha, t, first=True)
+                    fg = self.refine("fg", fg, t, first=True)
+                    bg = self.refine("bg", bg, t, context=seen, first=True)
                 else:
                     bg = obs
             else:
@@ -199,10 +211,14 @@ class ZeroParamModel(nn.Module):
                 fg = fg - _kalman(self.gain("fg", t), new_alpha) * err
                 alpha = self.filter_alpha(new_alpha, t)
                 seen = torch.maximum(seen, 1 - alpha)
+                alpha = self.refine("alpha", alpha, t)
+                fg = self.refine("fg", fg, t)
+                bg = self.refine("bg", bg, t, context=seen)
             self._record(states, keep_states, fg, bg, alpha, motion, velocity, pred)
 
         if o.fill_background:
             bg = self.fill_background(bg, seen)
+        bg = self.refine("bg", bg, s, context=seen)
         preds = []
         for _ in range(n_future):
             fg = fourier.apply_motion(fg, motion)

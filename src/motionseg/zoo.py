@@ -23,6 +23,11 @@ def _zero_param(image_size: int) -> nn.Module:
     return ZeroParamModel()
 
 
+def _learnable(image_size: int) -> nn.Module:
+    from .learnable import LearnableModel
+    return LearnableModel()
+
+
 def _conv_pgp(image_size: int) -> nn.Module:
     from .baselines import ConvPGP
     return ConvPGP()
@@ -40,6 +45,7 @@ def _vln_ldc(image_size: int) -> nn.Module:
 
 BUILDERS: dict[str, Callable[[int], nn.Module]] = {
     "zero_param": _zero_param,
+    "learnable": _learnable,
     "conv_pgp": _conv_pgp,
     "vln_resnet": _vln_resnet,
     "vln_ldc": _vln_ldc,
@@ -54,17 +60,23 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(steps=1500, batch_size=32, n_train=48000, lr=0.05, cycle_steps=500, val_every=250,
                      checkpoint_every=250, n_val=256, workers=8),
     },
+    "learnable": {
+        "quick": dict(steps=300, batch_size=8, n_train=2400, lr=0.01, cycle_steps=100, val_every=50,
+                      checkpoint_every=50, n_val=32, init_from="zero_param"),
+        "full": dict(steps=3000, batch_size=32, n_train=96000, lr=0.01, cycle_steps=1000, val_every=250,
+                     checkpoint_every=250, n_val=256, workers=6, init_from="zero_param"),
+    },
     "conv_pgp": {
         "quick": dict(steps=100, batch_size=4, n_train=400, lr=4e-4, weight_decay=1e-5, cycle_steps=100,
                       val_every=50, checkpoint_every=25, n_val=16),
         "full": dict(steps=20000, batch_size=16, n_train=320000, lr=4e-4, weight_decay=1e-5, cycle_steps=4000,
-                     val_every=1000, checkpoint_every=500, n_val=256, workers=8),
+                     val_every=1000, checkpoint_every=500, n_val=256, workers=3),
     },
     "vln_resnet": {
         "quick": dict(steps=100, batch_size=4, n_train=400, lr=2e-4, cycle_steps=100, val_every=50,
                       checkpoint_every=25, n_val=16),
         "full": dict(steps=20000, batch_size=16, n_train=320000, lr=2e-4, cycle_steps=4000, val_every=1000,
-                     checkpoint_every=500, n_val=256, workers=8),
+                     checkpoint_every=500, n_val=256, workers=3),
     },
 }
 TRAINING["vln_ldc"] = TRAINING["vln_resnet"]

@@ -1,0 +1,75 @@
+"""The learnable extension (paper Sec. 3.3): three small conv nets inside the filter.
+
+Each of FG, A and BG gets a 4-layer convolutional net with DenseNet-like connections
+(every layer sees the net's input and all earlier layers' outputs; 3x3 kernels, 4
+channels per hidden layer, ReLU, one output channel):
+
+* ``net_alpha`` (1 input, 670 parameters) refines the mask,
+* ``net_fg`` (1 input, 670 parameters) refines the foreground,
+* ``net_bg`` (2 inputs: the background and how surely each of its pixels has been
+  observed; 787 parameters) refines the background and fills in what was occluded.
+
+2,127 parameters in all. At every step each state becomes the weighted average
+``(1 - w_t) * state + w_t * net(state)``; ``w_t`` is a trainable per-step gain that
+starts at 1 at the first segmentation (the net alone) and decays, so later steps rely more
+and more on the filter's own updates. The last layer of each net starts as the identity
+on its first input, so the untrained extension behaves exactly like the zero-parameter
+model and training only has to learn improvements.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .zero_param import N_STEPS, Options, ZeroParamModel
+
+
+class DenseNet4(nn.Module):
+    """Four 3x3 conv layers with dense connections, ReLU between, one output channel."""
+
+    def __init__(self, in_channels: int, growth: int = 4, layers: int = 4) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList()
+        channels = in_channels
+        for i in range(layers):
+            out = 1 if i == layers - 1 else growth
+            self.convs.append(nn.Conv2d(channels, out, 3, padding=1))
+            channels += out
+        last = self.convs[-1]
+        with torch.no_grad():  # start as the identity on the first input channel
+            last.weight.mul_(0.01)
+            last.weight[0, 0].zero_()
+            last.weight[0, 0, 1, 1] = 1.0
+            last.bias.zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        feats = [x]
+        for i, conv in enumerate(self.convs):
+            y = conv(torch.cat(feats, 1))
+            if i < len(self.convs) - 1:
+                y = torch.relu(y)
+            feats.append(y)
+        return feats[-1]
+
+
+class LearnableModel(ZeroParamModel):
+    """The zero-parameter filter with three learnable refinement nets (2,127 parameters)."""
+
+    def __init__(self, n_steps: int = N_STEPS, options: Options | None = None,
+                 gains: dict[str, float] | None = None) -> None:
+        super().__init__(n_steps, options, gains)
+        self.nets = nn.ModuleDict({"alpha": DenseNet4(1), "fg": DenseNet4(1), "bg": DenseNet4(2)})
+        # mixing weights as logits: 1 at the first segmentation, then decaying
+        decay = torch.tensor([0.5 / (1 + 0.5 * k) for k in range(n_steps)])
+        logits = torch.logit(decay.clamp(1e-3, 1 - 1e-3))
+        for name in self.nets:
+            self.gains[f"mix_{name}"] = nn.Parameter(logits.clone())
+
+    def refine(self, name: str, x: Tensor, t: int, context: Tensor | None = None, first: bool = False) -> Tensor:
+        """Blend the state with its net's output; the net alone at the first segmentation."""
+        inp = x[:, None] if context is None else torch.stack([x, context], 1)
+        out = self.nets[name](inp)[:, 0]
+        if first:
+            return out.clamp(0.0, 1.0)
+        w = torch.sigmoid(self.gains[f"mix_{name}"][min(t, self.n_steps - 1)])
+        return ((1 - w) * x + w * out).clamp(0.0, 1.0)
