@@ -41,6 +41,19 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"{name:12s} L1 {res['l1']:.4f}  MSE {res['mse']:.5f}  SSIM {res['ssim']:.4f}  (n={res['n']})")
 
 
+def _reproduce(args: argparse.Namespace) -> None:
+    prof = config.profile_name(args.profile)
+    root = Path(args.results or (zoo.RESULTS if prof == "full" else zoo.RESULTS / "quick"))
+    models = args.models or zoo.names()
+    limit = args.minutes * 60 if args.minutes else None
+    for name in models:
+        cfg = zoo.training_config(name, prof)
+        out = zoo.checkpoint_path(name, root)
+        print(f"== {name}: {cfg.steps} steps ({prof} profile) -> {out}")
+        train(cfg, out, resume=True, time_limit=limit)
+    _evaluate(argparse.Namespace(models=models, profile=prof, n=None, results=str(root)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m motionseg``."""
     parser = argparse.ArgumentParser(prog="python -m motionseg", description=__doc__)
@@ -60,6 +73,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=None, help="number of test sequences (default: the profile's)")
     p.add_argument("--results", default=str(zoo.RESULTS))
     p.set_defaults(func=_evaluate)
+    p = sub.add_parser("reproduce", help="train (or resume) every model, then evaluate all and write results/")
+    p.add_argument("--profile", choices=config.PROFILES, default=None)
+    p.add_argument("--models", nargs="*", choices=zoo.names(), default=None)
+    p.add_argument("--minutes", type=float, default=None, help="training time limit per model and call")
+    p.add_argument("--results", default=None, help="default: results/ (full) or results/quick/ (quick)")
+    p.set_defaults(func=_reproduce)
     args = parser.parse_args(argv)
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True

@@ -1,6 +1,7 @@
 """Figures of the book: sequences, ground-truth layers, model states (Fig. 1, Fig. 2)."""
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -92,7 +93,7 @@ def plot_predictions(frames: np.ndarray, predictions: dict[str, np.ndarray | tor
             img = frames[t] if i == 0 else predictions[name][t - n_seed]
             _img(axes[i, j], img, f"t={t}" if i == 0 else "")
             if j == 0:
-                axes[i, j].set_ylabel(name, fontsize=8)
+                axes[i, j].set_ylabel(textwrap.fill(name, 14), fontsize=7)
     fig.tight_layout()
     return fig
 

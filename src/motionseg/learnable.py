@@ -64,9 +64,20 @@ class LearnableModel(ZeroParamModel):
         logits = torch.logit(decay.clamp(1e-3, 1 - 1e-3))
         for name in self.nets:
             self.gains[f"mix_{name}"] = nn.Parameter(logits.clone())
+        self.disabled: set[str] = set()  # nets switched off, for ablations
+
+    def without(self, *names: str) -> "LearnableModel":
+        """Switch the named nets off (their states are then left as the filter made them)."""
+        unknown = set(names) - set(self.nets)
+        if unknown:
+            raise ValueError(f"unknown nets {sorted(unknown)}: allowed are {sorted(self.nets)}")
+        self.disabled = set(names)
+        return self
 
     def refine(self, name: str, x: Tensor, t: int, context: Tensor | None = None, first: bool = False) -> Tensor:
         """Blend the state with its net's output; the net alone at the first segmentation."""
+        if name in self.disabled:
+            return x
         inp = x[:, None] if context is None else torch.stack([x, context], 1)
         out = self.nets[name](inp)[:, 0]
         if first:

@@ -199,13 +199,13 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
         step += 1
         history.step.append(step)
         history.loss.append(loss.item())
-        if step % cfg.val_every == 0 or step == cfg.steps:
+        out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
+        if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
             history.val_step.append(step)
             history.val_mse.append(validate(model, val, cfg.n_seed, device))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
-        out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
             wall = time.perf_counter() - start
             _save_atomic(make_checkpoint(model, cfg, step, history, optimizer, scheduler, wall, device), out)
