@@ -123,6 +123,9 @@ def correlation_peak(motion: Tensor, radius: float = 1.0, points: int = 41, roun
         j = values.argmax(dim=1)
         py, px = ys[rows, j // points], xs[rows, j % points]
         grid = grid * 2.0 / (points - 1) * 2.0  # zoom in around the new peak
+    # a flat surface (nothing moved, or no signal) has no peak: report no motion
+    flat = (surface.amax(dim=1) - surface.amin(dim=1)) <= 1e-6
+    py, px = torch.where(flat, torch.zeros_like(py), py), torch.where(flat, torch.zeros_like(px), px)
     return torch.stack([py, px], dim=-1).reshape(*lead, 2)
 
 

@@ -127,6 +127,17 @@ def _save_atomic(obj: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)  # a reader never sees a half-written checkpoint
 
 
+def _to_cpu(obj: Any) -> Any:
+    """Move every tensor in a nested state dict to the CPU, so checkpoints load anywhere."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
 def make_checkpoint(model: nn.Module, cfg: TrainConfig, step: int, history: History,
                     optimizer: torch.optim.Optimizer | None, scheduler: Any, wall: float,
                     device: torch.device) -> dict[str, Any]:
@@ -135,7 +146,7 @@ def make_checkpoint(model: nn.Module, cfg: TrainConfig, step: int, history: Hist
     return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": cfg.model,
             "model_config": zoo.model_config(model), "image_size": cfg.size,
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "optimizer": _to_cpu(optimizer.state_dict()) if optimizer is not None else None,
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "step": step, "config": asdict(cfg), "history": asdict(history),
             "provenance": provenance(device, wall, cfg)}
@@ -199,13 +210,13 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
         step += 1
         history.step.append(step)
         history.loss.append(loss.item())
-        out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
-        if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
+        if step % cfg.val_every == 0 or step == cfg.steps:
             history.val_step.append(step)
             history.val_mse.append(validate(model, val, cfg.n_seed, device))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
+        out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
             wall = time.perf_counter() - start
             _save_atomic(make_checkpoint(model, cfg, step, history, optimizer, scheduler, wall, device), out)

@@ -1,0 +1,96 @@
+"""Tests of the learnable extension (paper Sec. 3.3): three small DenseNets inside the filter."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from motionseg import data
+from motionseg.learnable import DenseNet4, LearnableModel
+from motionseg.zero_param import DEFAULT_GAINS, ZeroParamModel, count_gains, count_parameters
+
+SIZE = 64
+N_SEED = 10
+
+
+@pytest.fixture(scope="module")
+def frames() -> torch.Tensor:
+    return torch.from_numpy(data.make_sequences(4, "test", 0, size=SIZE)["frames"])
+
+
+@pytest.fixture(scope="module")
+def predictions(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    learnable, zero = LearnableModel().eval(), ZeroParamModel().eval()
+    with torch.no_grad():
+        return learnable(frames[:, :N_SEED], 10), zero(frames[:, :N_SEED], 10)
+
+
+def test_parameter_count() -> None:
+    m = LearnableModel()
+    assert count_parameters(m) == 2127
+    per_net = {k: sum(p.numel() for p in v.parameters()) for k, v in m.nets.items()}
+    assert per_net == {"alpha": 670, "fg": 670, "bg": 787}
+    # the per-step gains: the five of the zero-parameter model plus three mixing weights, 20 steps each
+    assert set(m.gains) == set(DEFAULT_GAINS) | {"mix_alpha", "mix_fg", "mix_bg"}
+    assert count_gains(m) == 8 * 20
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_untrained_net_is_close_to_identity(channels: int) -> None:
+    torch.manual_seed(0)
+    net = DenseNet4(channels)
+    x = torch.rand(2, channels, 32, 32)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == (2, 1, 32, 32)
+    assert (y - x[:, :1]).abs().max() < 0.05
+
+
+def test_untrained_predictions_close_to_zero_param(predictions) -> None:
+    a, b = predictions
+    assert a.shape == b.shape == (4, 10, SIZE, SIZE)
+    assert torch.isfinite(a).all() and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert (a - b).abs().mean() < 0.01
+
+
+def test_gradients_reach_every_net_parameter(frames: torch.Tensor) -> None:
+    torch.manual_seed(0)
+    m = LearnableModel()
+    f = frames[:2]
+    loss = F.mse_loss(m(f[:, :N_SEED], 10), f[:, N_SEED:])
+    loss.backward()
+    for name, p in m.nets.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert (p.grad != 0).any(), name
+    for name, p in m.gains.items():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert (p.grad != 0).any(), name
+
+
+@pytest.mark.parametrize("bad, n_future, match", [
+    (torch.rand(1, 10, SIZE), 10, "rank 4"),
+    (torch.rand(1, 1, SIZE, SIZE), 10, "seed frames"),
+    (torch.full((1, 10, SIZE, SIZE), float("nan")), 10, "NaN"),
+    (torch.rand(1, 10, SIZE, SIZE) * 2, 10, r"\[0, 1\]"),
+    (torch.zeros(1, 10, SIZE, SIZE, dtype=torch.int64), 10, "floating-point"),
+    (torch.rand(1, 10, SIZE, SIZE), -2, "n_future"),
+], ids=["rank3", "one_seed_frame", "nan", "above_1", "int64", "negative_n_future"])
+def test_bad_input_raises(bad: torch.Tensor, n_future: int, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        LearnableModel()(bad, n_future)
+
+
+def test_all_nets_disabled_is_zero_param(frames: torch.Tensor, predictions) -> None:
+    torch.manual_seed(0)
+    m = LearnableModel().without("alpha", "fg", "bg").eval()
+    with torch.no_grad():
+        a = m(frames[:, :N_SEED], 10)
+    _, zero = predictions
+    assert torch.allclose(a, zero, atol=1e-6)
+
+
+def test_without_unknown_net_raises() -> None:
+    with pytest.raises(ValueError, match="nope"):
+        LearnableModel().without("nope")
