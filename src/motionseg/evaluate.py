@@ -131,8 +131,7 @@ def evaluate(predictors: dict[str, Predictor], n: int = 1000, batch_size: int = 
     out = {}
     for name, acc in accs.items():
         per_step = acc.per_step()
-        summary = {k: float(np.mean(per_step[k][:n_future] if k in ("l1", "mse", "ssim") else per_step[k]))
-                   for k in ("l1", "mse", "ssim")}
+        summary = {k: float(np.mean(per_step[k])) for k in ("l1", "mse", "ssim")}
         out[name] = {"n": acc.n, **summary, "per_frame": {k: per_step[k] for k in ("l1", "mse", "ssim")},
                      "per_state_step": {k: v for k, v in per_step.items() if k not in ("l1", "mse", "ssim")},
                      "seconds": seconds[name], "sequences_per_second": acc.n / max(seconds[name], 1e-9)}
