@@ -128,6 +128,11 @@ class ZeroParamModel(nn.Module):
         motion = fourier.normalise(motion * (lag - 1) + raw) if lag > 1 else raw
         return motion, fourier.estimate_shift(motion)
 
+    @staticmethod
+    def predict_layers(fg: Tensor, alpha: Tensor, motion: Tensor) -> tuple[Tensor, Tensor]:
+        """The prediction step: move FG and A by ``T`` (A kept in [0, 1]); BG stays."""
+        return fourier.apply_motion(fg, motion), fourier.apply_motion(alpha, motion).clamp(0.0, 1.0)
+
     def filter_alpha(self, alpha: Tensor, t: int) -> Tensor:
         """Difference-of-Gaussians sharpening (blob-like masks), then clamp to [0, 1]."""
         if self.options.dog:
@@ -196,9 +201,7 @@ class ZeroParamModel(nn.Module):
                 else:
                     bg = obs
             else:
-                # prediction
-                fg = fourier.apply_motion(fg, motion)
-                alpha = fourier.apply_motion(alpha, motion).clamp(0.0, 1.0)
+                fg, alpha = self.predict_layers(fg, alpha, motion)
                 pred = alpha * fg + (1 - alpha) * bg
                 # correction: Kalman-scaled hard-wired gradients of 0.5 * (pred - obs)**2
                 err = pred - obs
@@ -221,8 +224,7 @@ class ZeroParamModel(nn.Module):
         bg = self.refine("bg", bg, s, context=seen)
         preds = []
         for _ in range(n_future):
-            fg = fourier.apply_motion(fg, motion)
-            alpha = fourier.apply_motion(alpha, motion).clamp(0.0, 1.0)
+            fg, alpha = self.predict_layers(fg, alpha, motion)
             frame = (alpha * fg + (1 - alpha) * bg).clamp(0.0, 1.0)
             preds.append(frame)
             self._record(states, keep_states, fg, bg, alpha, motion, velocity, frame)
