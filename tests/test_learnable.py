@@ -94,3 +94,18 @@ def test_all_nets_disabled_is_zero_param(frames: torch.Tensor, predictions) -> N
 def test_without_unknown_net_raises() -> None:
     with pytest.raises(ValueError, match="nope"):
         LearnableModel().without("nope")
+
+
+def test_channels_last_layout_does_not_change_the_net() -> None:
+    # The nets run channels-last for speed; the result must equal plain dense convolutions.
+    torch.manual_seed(3)
+    net = DenseNet4(2)
+    for conv in net.convs:
+        torch.nn.init.normal_(conv.weight, std=0.3)
+    x = torch.rand(2, 2, 24, 24)
+    feats = [x]
+    for i, conv in enumerate(net.convs):
+        y = F.conv2d(torch.cat(feats, 1), conv.weight.contiguous(), conv.bias, padding=1)
+        feats.append(torch.relu(y) if i < len(net.convs) - 1 else y)
+    assert net.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(net(x), feats[-1], rtol=1e-5, atol=1e-5)

@@ -20,7 +20,8 @@ def _train(args: argparse.Namespace) -> None:
     limit = args.minutes * 60 if args.minutes else None
     _, history = train(cfg, out, resume=args.resume, time_limit=limit)
     if history.val_mse:
-        print(f"validation MSE {history.val_mse[-1]:.6f} after {history.step[-1] if history.step else 0} steps")
+        print(f"trained {history.step[-1] if history.step else 0} steps; "
+              f"last validation MSE {history.val_mse[-1]:.6f} (at step {history.val_step[-1]})")
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -170,6 +170,9 @@ class VLNResNet(nn.Module):
         )
         self.compress_out = nn.Conv2d(channels[0], 1, 1)
         self.act = nn.LeakyReLU(_LEAK)
+        # Channels-last weights make a training step about 10% cheaper on the CPU
+        # (benchmarks/bench_train_step.py); the computed function is the same.
+        self.to(memory_format=torch.channels_last)
 
     # -- public API ------------------------------------------------------------------
     def forward(self, seed_frames: Tensor, n_future: int = 10) -> Tensor:
