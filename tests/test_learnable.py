@@ -109,3 +109,18 @@ def test_channels_last_layout_does_not_change_the_net() -> None:
         feats.append(torch.relu(y) if i < len(net.convs) - 1 else y)
     assert net.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(net(x), feats[-1], rtol=1e-5, atol=1e-5)
+
+
+def test_background_net_leaves_observed_background_alone() -> None:
+    # revision 2: the bg net may only fill in what was not observed (seen < 1)
+    torch.manual_seed(0)
+    m = LearnableModel()
+    for conv in m.nets["bg"].convs:
+        torch.nn.init.normal_(conv.weight, std=0.5)  # a net far from the identity
+    bg = torch.rand(2, 16, 16)
+    seen = torch.ones(2, 16, 16)
+    seen[:, 4:8, 4:8] = 0.0
+    for first in (True, False):
+        out = m.refine("bg", bg, 5, context=seen, first=first)
+        torch.testing.assert_close(out[:, seen[0] == 1], bg[:, seen[0] == 1])
+        assert (out[:, 4:8, 4:8] - bg[:, 4:8, 4:8]).abs().max() > 1e-3

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from motionseg import zoo
+from motionseg import train, zoo
 from motionseg.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 
 ALL = ["zero_param", "learnable", "conv_pgp", "vln_resnet", "vln_ldc"]
@@ -136,3 +136,15 @@ def test_model_config_mismatch(zero_param_ckpt: dict, tmp_path: Path) -> None:
 def test_missing_file_names_train_command(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="python -m motionseg train learnable"):
         zoo.load("learnable", tmp_path / "missing.pt")
+
+
+def test_old_learnable_revision_is_refused(tmp_path: Path) -> None:
+    from motionseg.train import make_checkpoint
+    model = zoo.build("learnable")
+    cfg = zoo.training_config("learnable", "quick")
+    ckpt = make_checkpoint(model, cfg, 0, train.History(), None, None, 0.0, torch.device("cpu"))
+    del ckpt["model_config"]["revision"]  # as written before the background gate existed
+    path = tmp_path / "old.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="revision 1 of the learnable model, this code builds revision 2"):
+        zoo.load("learnable", path)
