@@ -148,3 +148,15 @@ def test_old_learnable_revision_is_refused(tmp_path: Path) -> None:
     torch.save(ckpt, path)
     with pytest.raises(ValueError, match="revision 1 of the learnable model, this code builds revision 2"):
         zoo.load("learnable", path)
+
+
+def test_resume_from_old_learnable_revision_is_refused(tmp_path: Path) -> None:
+    from motionseg.train import make_checkpoint
+    cfg = zoo.training_config("learnable", "quick", steps=2, size=64)
+    ckpt = make_checkpoint(zoo.build("learnable"), cfg, 1, train.History(), None, None, 0.0, torch.device("cpu"))
+    del ckpt["model_config"]["revision"]
+    path = tmp_path / "learnable" / "checkpoint.pt"
+    path.parent.mkdir()
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="revision 1 of the learnable model"):
+        train.train(cfg, path, resume=True, progress=False, device=torch.device("cpu"))

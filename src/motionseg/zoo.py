@@ -63,9 +63,9 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
     "learnable": {
         "quick": dict(steps=300, batch_size=8, n_train=2400, lr=0.01, cycle_steps=100, val_every=50,
                       checkpoint_every=50, n_val=32, init_from="zero_param"),
-        # one learning-rate cycle: a second and third cycle (revision 1) fitted the training
-        # photos better and the test photos worse, and one cycle fits in an hour on 2 CPU cores
-        "full": dict(steps=1000, batch_size=32, n_train=96000, lr=0.01, cycle_steps=1000, val_every=250,
+        # two learning-rate cycles; a third (revision 1) fitted the training photos better and
+        # the test photos worse. One cycle (--steps 1000) fits in an hour on 2 CPU cores.
+        "full": dict(steps=2000, batch_size=32, n_train=96000, lr=0.01, cycle_steps=1000, val_every=250,
                      checkpoint_every=250, n_val=256, workers=6, init_from="zero_param"),
     },
     "conv_pgp": {
@@ -146,21 +146,27 @@ def read_checkpoint(path: Path, expect_model: str | None = None, image_size: int
     return ckpt
 
 
+def check_fits(ckpt: dict[str, Any], model: nn.Module, path: Path) -> None:
+    """Raise ``ValueError`` unless checkpoint ``ckpt`` (read from ``path``) was made for ``model``."""
+    name = ckpt.get("model")
+    expected = model_config(model)
+    got = ckpt.get("model_config") or {}
+    if got.get("revision") != expected.get("revision"):
+        raise ValueError(f"{path} was trained with revision {got.get('revision', 1)} of the {name} model, "
+                         f"this code builds revision {expected.get('revision', 1)}; retrain it with "
+                         f"`python -m motionseg train {name}` (without --resume)")
+    if got != expected:
+        raise ValueError(f"{path} does not fit the current {name} model: checkpoint has "
+                         f"{got}, the code builds {expected}")
+
+
 def load(name: str, path: str | Path | None = None, image_size: int = 128) -> nn.Module:
     """The trained model ``name`` from its committed checkpoint, on the CPU, in eval mode."""
     _check_name(name)
     path = Path(path) if path is not None else checkpoint_path(name)
     ckpt = read_checkpoint(path, expect_model=name, image_size=image_size)
     model = build(name, image_size)
-    expected = model_config(model)
-    got = ckpt.get("model_config") or {}
-    if got.get("revision") != expected.get("revision"):
-        raise ValueError(f"{path} was trained with revision {got.get('revision', 1)} of the {name} model, "
-                         f"this code builds revision {expected.get('revision', 1)}; retrain it with "
-                         f"`python -m motionseg train {name}`")
-    if got != expected:
-        raise ValueError(f"{path} does not fit the current {name} model: checkpoint has "
-                         f"{ckpt.get('model_config')}, the code builds {expected}")
+    check_fits(ckpt, model, path)
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
     model.provenance = ckpt.get("provenance", {})  # type: ignore[attr-defined]
