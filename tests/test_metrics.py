@@ -169,3 +169,29 @@ def test_copy_last_repeats_last_seed_frame() -> None:
 def test_evaluate_too_many_frames_raises() -> None:
     with pytest.raises(ValueError, match="n_seed"):
         evaluate.evaluate(evaluate.reference_predictors(15, 10), n=2, batch_size=2, n_seed=15, n_future=10)
+
+
+def test_mse_by_region_adds_up_and_locates_errors() -> None:
+    torch.manual_seed(0)
+    seed_alpha = torch.zeros(2, 3, 8, 8)
+    seed_alpha[:, :, 2:4, 2:4] = 1.0  # hidden in every seed frame
+    seed_alpha[:, 0, 5:7, 5:7] = 1.0  # covered in one seed frame only
+    future_alpha = torch.zeros(2, 4, 8, 8)
+    future_alpha[:, :, 0, 0] = 1.0
+    target = torch.rand(2, 4, 8, 8)
+    pred = target.clone()
+    pred[:, :, 2, 2] += 0.5  # never seen
+    pred[:, :, 5, 5] += 0.5  # seen, then covered
+    pred[:, :, 0, 0] += 0.5  # the digit
+    parts = metrics.mse_by_region(pred, target, seed_alpha, future_alpha)
+    assert set(parts) == set(metrics.REGIONS)
+    torch.testing.assert_close(sum(parts.values()), metrics.mse(pred, target))
+    for name in ("digit", "never_seen", "seen_then_covered"):
+        torch.testing.assert_close(parts[name], torch.full((2, 4), 0.25 / 64))
+    assert (parts["static"] == 0).all()
+
+
+def test_mse_by_region_rejects_mismatched_masks() -> None:
+    x = torch.rand(1, 2, 8, 8)
+    with pytest.raises(ValueError, match="seed masks"):
+        metrics.mse_by_region(x, x, torch.rand(1, 3, 6, 6), x)

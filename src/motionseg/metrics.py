@@ -85,3 +85,38 @@ def masked_mean_abs(a: Tensor, b: Tensor, mask: Tensor) -> Tensor:
     n = m.sum(dim=(-2, -1))
     total = ((a - b).abs() * m).sum(dim=(-2, -1))
     return torch.where(n > 0, total / n.clamp_min(1), torch.full_like(n, math.nan))
+
+
+REGIONS = ("digit", "never_seen", "seen_then_covered", "static")
+
+
+def mse_by_region(pred: Tensor, target: Tensor, seed_alpha: Tensor, future_alpha: Tensor,
+                  cover: float = 0.01) -> dict[str, Tensor]:
+    """Split the MSE of predicted frames by where each pixel lies, from the true masks.
+
+    ``pred``, ``target`` and ``future_alpha`` are B x T x H x W (the predicted frames and
+    the true alpha of those frames), ``seed_alpha`` is B x S x H x W. A pixel is *covered*
+    where alpha > ``cover`` and *hidden* where alpha >= 1 - ``cover``. The regions are
+
+    * ``digit``: covered by the digit in this predicted frame;
+    * ``never_seen``: background hidden in every seed frame (it can only be guessed);
+    * ``seen_then_covered``: other background the digit covered in some seed frame;
+    * ``static``: background never covered during the seed frames.
+
+    Each value is B x T: the squared error summed over the region, divided by H x W, so
+    the four add up to :func:`mse`.
+    """
+    _check_pair(pred, target)
+    _check_pair(pred, future_alpha)
+    if pred.dim() != 4 or seed_alpha.dim() != 4 or seed_alpha.shape[::2] != pred.shape[::2] \
+            or seed_alpha.shape[-1] != pred.shape[-1]:
+        raise ValueError(f"expected B x T x H x W predictions and B x S x H x W seed masks of the same "
+                         f"B, H, W, got {tuple(pred.shape)} and {tuple(seed_alpha.shape)}")
+    se = (pred - target) ** 2
+    digit = future_alpha > cover
+    never_seen = (seed_alpha >= 1 - cover).all(1, keepdim=True) & ~digit
+    covered = (seed_alpha > cover).any(1, keepdim=True) & ~digit & ~never_seen
+    static = ~(digit | never_seen | covered)
+    h, w = pred.shape[-2:]
+    return {name: (se * mask).sum(dim=(-2, -1)) / (h * w)
+            for name, mask in zip(REGIONS, (digit, never_seen, covered, static))}
