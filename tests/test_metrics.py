@@ -148,6 +148,8 @@ def test_reference_rows(reference_results: dict) -> None:
             assert row[k] == pytest.approx(float(np.mean(row["per_frame"][k]))), (name, k)
         assert row["per_state_step"] == {}
         assert row["sequences_per_second"] > 0
+        assert set(row["mse_by_region"]) == set(metrics.REGIONS)
+        assert sum(row["mse_by_region"].values()) == pytest.approx(row["mse"], rel=1e-5)
     assert r["oracle"]["mse"] < r["copy_last"]["mse"]
     assert r["oracle"]["mse"] < 1e-3
     assert r["oracle"]["ssim"] > r["copy_last"]["ssim"]

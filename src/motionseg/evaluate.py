@@ -89,6 +89,15 @@ def state_metrics(acc: Accumulator, states: dict[str, Tensor], batch: dict[str, 
     acc.add("bg_revealed_l1", metrics.masked_mean_abs(bg, batch["bg"][:, frames], revealed))
 
 
+def region_metrics(acc: Accumulator, pred: Tensor, batch: dict[str, Tensor], n_seed: int) -> None:
+    """Accumulate the MSE of each predicted frame split by region (see :func:`metrics.mse_by_region`)."""
+    n_future = pred.shape[1]
+    parts = metrics.mse_by_region(pred, batch["frames"][:, n_seed:n_seed + n_future],
+                                  batch["alpha"][:, :n_seed], batch["alpha"][:, n_seed:n_seed + n_future])
+    for region, value in parts.items():
+        acc.add(f"region_{region}", value)
+
+
 Predictor = Callable[[dict[str, Tensor]], tuple[Tensor, dict[str, Tensor] | None]]
 
 
@@ -125,6 +134,7 @@ def evaluate(predictors: dict[str, Predictor], n: int = 1000, batch_size: int = 
             pred, states = predict(batch)
             seconds[name] += time.perf_counter() - start
             frame_metrics(accs[name], pred, target)
+            region_metrics(accs[name], pred, batch, n_seed)
             if states is not None:
                 state_metrics(accs[name], states, batch, n_seed)
             accs[name].n += pred.shape[0]
@@ -132,8 +142,12 @@ def evaluate(predictors: dict[str, Predictor], n: int = 1000, batch_size: int = 
     for name, acc in accs.items():
         per_step = acc.per_step()
         summary = {k: float(np.mean(per_step[k])) for k in ("l1", "mse", "ssim")}
-        out[name] = {"n": acc.n, **summary, "per_frame": {k: per_step[k] for k in ("l1", "mse", "ssim")},
-                     "per_state_step": {k: v for k, v in per_step.items() if k not in ("l1", "mse", "ssim")},
+        frame_keys = ("l1", "mse", "ssim")
+        regions = {k[len("region_"):]: float(np.mean(v)) for k, v in per_step.items() if k.startswith("region_")}
+        out[name] = {"n": acc.n, **summary, "per_frame": {k: per_step[k] for k in frame_keys},
+                     "mse_by_region": regions,
+                     "per_state_step": {k: v for k, v in per_step.items()
+                                        if k not in frame_keys and not k.startswith("region_")},
                      "seconds": seconds[name], "sequences_per_second": acc.n / max(seconds[name], 1e-9)}
     return out
 
