@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from motionseg import data
 from motionseg.learnable import DenseNet4, LearnableModel
-from motionseg.zero_param import DEFAULT_GAINS, ZeroParamModel, count_gains, count_parameters
+from motionseg.zero_param import DEFAULT_GAINS, Options, ZeroParamModel, count_gains, count_parameters
 
 SIZE = 64
 N_SEED = 10
@@ -82,13 +82,14 @@ def test_bad_input_raises(bad: torch.Tensor, n_future: int, match: str) -> None:
         LearnableModel()(bad, n_future)
 
 
-def test_all_nets_disabled_is_zero_param(frames: torch.Tensor, predictions) -> None:
+def test_all_nets_disabled_is_zero_param(frames: torch.Tensor) -> None:
     torch.manual_seed(0)
     m = LearnableModel().without("alpha", "fg", "bg").eval()
+    zero = ZeroParamModel(options=Options(smooth_background=True)).eval()
     with torch.no_grad():
         a = m(frames[:, :N_SEED], 10)
-    _, zero = predictions
-    assert torch.allclose(a, zero, atol=1e-6)
+        b = zero(frames[:, :N_SEED], 10)
+    assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_without_unknown_net_raises() -> None:
@@ -142,3 +143,23 @@ def test_committed_model_has_no_ghosts_and_beats_zero_param() -> None:
             static = metrics.mse_by_region(pred, target, b["alpha"][:, :N_SEED], b["alpha"][:, N_SEED:])["static"]
             assert float(static.mean(1).max()) < 2e-4
     assert mse["learnable"] < 0.5 * mse["zero_param"]
+
+
+def test_smooth_background_recovers_what_any_seed_frame_showed() -> None:
+    # a square moving 1 px/frame over a random background, true mask and velocity given
+    torch.manual_seed(1)
+    s, size = 6, 32
+    bg_true = torch.rand(1, size, size)
+    frames, alpha = [], None
+    for k in range(s):
+        alpha = torch.zeros(1, size, size)
+        alpha[:, 8:16, 4 + k:12 + k] = 1.0
+        frames.append(alpha * 0.0 + (1 - alpha) * bg_true)
+    x = torch.stack(frames, 1)
+    stale = torch.zeros(1, size, size)  # a running estimate that missed everything
+    bg, seen = ZeroParamModel.smooth_background(x, alpha, torch.tensor([[0.0, 1.0]]), stale, torch.zeros_like(stale))
+    shown = torch.ones(size, size, dtype=torch.bool)
+    shown[8:16, 9:12] = False  # columns 9-11 lie under all six squares
+    torch.testing.assert_close(bg[0][shown], bg_true[0][shown], atol=1e-4, rtol=0)
+    assert (seen[0][shown] > 0.999).all() and (seen[0][~shown] < 1e-3).all()
+    torch.testing.assert_close(bg[0][~shown], stale[0][~shown], atol=1e-3, rtol=0)

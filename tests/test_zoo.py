@@ -146,7 +146,7 @@ def test_old_learnable_revision_is_refused(tmp_path: Path) -> None:
     del ckpt["model_config"]["revision"]  # as written before the background gate existed
     path = tmp_path / "old.pt"
     torch.save(ckpt, path)
-    with pytest.raises(ValueError, match="revision 1 of the learnable model, this code builds revision 2"):
+    with pytest.raises(ValueError, match="revision 1 of the learnable model, this code builds revision 3"):
         zoo.load("learnable", path)
 
 

@@ -20,9 +20,15 @@ made of the observations, so the net only fills in what was occluded. Without th
 (revision 1 of this model) the net also rewrote observed background; on the test photos
 it biased dark regions, the alpha correction turned that bias into spurious mask blobs,
 and the blobs moved with the digit as ghosts (a third of the test MSE; the book's
-learnable-extension chapter shows it). The last layer of each net starts as the identity
-on its first input, so the untrained extension behaves exactly like the zero-parameter
-model and training only has to learn improvements.
+learnable-extension chapter shows it).
+
+Revision 3 also turns on the filter's ``smooth_background`` option: after the seed frames
+the background is re-estimated from all of them, with the final mask moved back along the
+estimated velocity (see :meth:`ZeroParamModel.smooth_background`).
+
+The last layer of each net starts as the identity on its first input, so the untrained
+extension behaves exactly like the zero-parameter filter with the same options, and
+training only has to learn improvements.
 """
 from __future__ import annotations
 
@@ -67,11 +73,13 @@ class LearnableModel(ZeroParamModel):
     """The zero-parameter filter with three learnable refinement nets (2,127 parameters)."""
 
     # Checkpoints record this; one made for another revision is refused on loading.
-    revision = 2  # 2: the background net only fills in unobserved background
+    # 2: the background net only fills in unobserved background;
+    # 3: the background is re-estimated from all seed frames before the roll-out.
+    revision = 3
 
     def __init__(self, n_steps: int = N_STEPS, options: Options | None = None,
                  gains: dict[str, float] | None = None) -> None:
-        super().__init__(n_steps, options, gains)
+        super().__init__(n_steps, options or Options(smooth_background=True), gains)
         self.nets = nn.ModuleDict({"alpha": DenseNet4(1), "fg": DenseNet4(1), "bg": DenseNet4(2)})
         # mixing weights as logits: 1 at the first segmentation, then decaying
         decay = torch.tensor([0.5 / (1 + 0.5 * k) for k in range(n_steps)])

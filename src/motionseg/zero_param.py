@@ -59,6 +59,7 @@ class Options:
     dog: bool = True
     fill_background: bool = True
     gauss_seidel: bool = True  # correct bg, then alpha, then fg, each with the newest error
+    smooth_background: bool = False  # re-estimate BG from all seed frames at the end (learnable model)
 
 
 @dataclass
@@ -149,6 +150,26 @@ class ZeroParamModel(nn.Module):
         """
         return x
 
+    @staticmethod
+    def smooth_background(x: Tensor, alpha: Tensor, velocity: Tensor, bg: Tensor, seen: Tensor
+                          ) -> tuple[Tensor, Tensor]:
+        """Re-estimate BG from every seed frame, with the final mask moved back along the velocity.
+
+        A smoother's backward look: once the filter knows the mask and the velocity, it can tell
+        which pixels each earlier frame showed as background, including those its running
+        estimate missed because its mask was too large then. Each pixel becomes the average of
+        the frames that showed it (weighted by ``(1 - alpha)**4``); where no frame did, BG and
+        ``seen`` stay as they were.
+        """
+        s = x.shape[1]
+        lags = torch.arange(s - 1, -1, -1, dtype=x.dtype, device=x.device)
+        past = fourier.fourier_shift(alpha[:, None].expand(-1, s, -1, -1), -lags[None, :, None] * velocity[:, None, :])
+        weight = (1 - past.clamp(0.0, 1.0)) ** 4
+        total = weight.sum(1)
+        confidence = total.clamp(0.0, 1.0)
+        smooth = (weight * x).sum(1) / total.clamp_min(1e-6)
+        return confidence * smooth + (1 - confidence) * bg, torch.maximum(seen, confidence)
+
     def fill_background(self, bg: Tensor, seen: Tensor) -> Tensor:
         """Fill background that was never seen by normalised convolution of what was."""
         sigma = self.options.sigma_fill
@@ -219,6 +240,8 @@ class ZeroParamModel(nn.Module):
                 bg = self.refine("bg", bg, t, context=seen)
             self._record(states, keep_states, fg, bg, alpha, motion, velocity, pred)
 
+        if o.smooth_background:
+            bg, seen = self.smooth_background(x, alpha, velocity, bg, seen)
         if o.fill_background:
             bg = self.fill_background(bg, seen)
         bg = self.refine("bg", bg, s, context=seen)
