@@ -139,10 +139,10 @@ def evaluate(predictors: dict[str, Predictor], n: int = 1000, batch_size: int = 
                 state_metrics(accs[name], states, batch, n_seed)
             accs[name].n += pred.shape[0]
     out = {}
+    frame_keys = ("l1", "mse", "ssim")
     for name, acc in accs.items():
         per_step = acc.per_step()
-        summary = {k: float(np.mean(per_step[k])) for k in ("l1", "mse", "ssim")}
-        frame_keys = ("l1", "mse", "ssim")
+        summary = {k: float(np.mean(per_step[k])) for k in frame_keys}
         regions = {k[len("region_"):]: float(np.mean(v)) for k, v in per_step.items() if k.startswith("region_")}
         out[name] = {"n": acc.n, **summary, "per_frame": {k: per_step[k] for k in frame_keys},
                      "mse_by_region": regions,

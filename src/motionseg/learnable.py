@@ -106,7 +106,7 @@ class LearnableModel(ZeroParamModel):
             return x
         inp = x[:, None] if context is None else torch.stack([x, context], 1)
         out = self.nets[name](inp)[:, 0]
-        w = torch.ones_like(x[:1, :1, :1]) if first else torch.sigmoid(self.gains[f"mix_{name}"][min(t, self.n_steps - 1)])
+        w: Tensor | float = 1.0 if first else torch.sigmoid(self.gains[f"mix_{name}"][min(t, self.n_steps - 1)])
         if name == "bg" and context is not None:
             w = w * (1 - context.clamp(0.0, 1.0))  # observed background is kept as observed
         return ((1 - w) * x + w * out).clamp(0.0, 1.0)

@@ -108,8 +108,8 @@ def mse_by_region(pred: Tensor, target: Tensor, seed_alpha: Tensor, future_alpha
     """
     _check_pair(pred, target)
     _check_pair(pred, future_alpha)
-    if pred.dim() != 4 or seed_alpha.dim() != 4 or seed_alpha.shape[::2] != pred.shape[::2] \
-            or seed_alpha.shape[-1] != pred.shape[-1]:
+    if pred.dim() != 4 or seed_alpha.dim() != 4 or seed_alpha.shape[0] != pred.shape[0] \
+            or seed_alpha.shape[-2:] != pred.shape[-2:]:
         raise ValueError(f"expected B x T x H x W predictions and B x S x H x W seed masks of the same "
                          f"B, H, W, got {tuple(pred.shape)} and {tuple(seed_alpha.shape)}")
     se = (pred - target) ** 2
