@@ -154,7 +154,7 @@ def test_smooth_background_recovers_what_any_seed_frame_showed() -> None:
     for k in range(s):
         alpha = torch.zeros(1, size, size)
         alpha[:, 8:16, 4 + k:12 + k] = 1.0
-        frames.append(alpha * 0.0 + (1 - alpha) * bg_true)
+        frames.append((1 - alpha) * bg_true)  # a black square
     x = torch.stack(frames, 1)
     stale = torch.zeros(1, size, size)  # a running estimate that missed everything
     bg, seen = ZeroParamModel.smooth_background(x, alpha, torch.tensor([[0.0, 1.0]]), stale, torch.zeros_like(stale))

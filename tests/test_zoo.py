@@ -138,25 +138,24 @@ def test_missing_file_names_train_command(tmp_path: Path) -> None:
         zoo.load("learnable", tmp_path / "missing.pt")
 
 
-def test_old_learnable_revision_is_refused(tmp_path: Path) -> None:
-    from motionseg.train import make_checkpoint
-    model = zoo.build("learnable")
-    cfg = zoo.training_config("learnable", "quick")
-    ckpt = make_checkpoint(model, cfg, 0, train.History(), None, None, 0.0, torch.device("cpu"))
-    del ckpt["model_config"]["revision"]  # as written before the background gate existed
-    path = tmp_path / "old.pt"
+def write_revision1_checkpoint(cfg: train.TrainConfig, path: Path) -> Path:
+    """A learnable checkpoint as written before model revisions existed."""
+    ckpt = train.make_checkpoint(zoo.build("learnable"), cfg, 1, train.History(), None, None, 0.0,
+                                 torch.device("cpu"))
+    del ckpt["model_config"]["revision"]
+    path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)
+    return path
+
+
+def test_old_learnable_revision_is_refused(tmp_path: Path) -> None:
+    path = write_revision1_checkpoint(zoo.training_config("learnable", "quick"), tmp_path / "old.pt")
     with pytest.raises(ValueError, match="revision 1 of the learnable model, this code builds revision 3"):
         zoo.load("learnable", path)
 
 
 def test_resume_from_old_learnable_revision_is_refused(tmp_path: Path) -> None:
-    from motionseg.train import make_checkpoint
     cfg = zoo.training_config("learnable", "quick", steps=2, size=64)
-    ckpt = make_checkpoint(zoo.build("learnable"), cfg, 1, train.History(), None, None, 0.0, torch.device("cpu"))
-    del ckpt["model_config"]["revision"]
-    path = tmp_path / "learnable" / "checkpoint.pt"
-    path.parent.mkdir()
-    torch.save(ckpt, path)
+    path = write_revision1_checkpoint(cfg, tmp_path / "learnable" / "checkpoint.pt")
     with pytest.raises(ValueError, match="revision 1 of the learnable model"):
         train.train(cfg, path, resume=True, progress=False, device=torch.device("cpu"))
