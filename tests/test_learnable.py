@@ -21,7 +21,9 @@ def frames() -> torch.Tensor:
 @pytest.fixture(scope="module")
 def predictions(frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
-    learnable, zero = LearnableModel().eval(), ZeroParamModel().eval()
+    # the zero-parameter filter with the learnable model's options (both backward looks)
+    learnable = LearnableModel().eval()
+    zero = ZeroParamModel(options=Options(smooth_background=True, smooth_layers=True)).eval()
     with torch.no_grad():
         return learnable(frames[:, :N_SEED], 10), zero(frames[:, :N_SEED], 10)
 
@@ -85,7 +87,7 @@ def test_bad_input_raises(bad: torch.Tensor, n_future: int, match: str) -> None:
 def test_all_nets_disabled_is_zero_param(frames: torch.Tensor) -> None:
     torch.manual_seed(0)
     m = LearnableModel().without("alpha", "fg", "bg").eval()
-    zero = ZeroParamModel(options=Options(smooth_background=True)).eval()
+    zero = ZeroParamModel(options=Options(smooth_background=True, smooth_layers=True)).eval()
     with torch.no_grad():
         a = m(frames[:, :N_SEED], 10)
         b = zero(frames[:, :N_SEED], 10)

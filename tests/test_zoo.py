@@ -138,24 +138,39 @@ def test_missing_file_names_train_command(tmp_path: Path) -> None:
         zoo.load("learnable", tmp_path / "missing.pt")
 
 
-def write_revision1_checkpoint(cfg: train.TrainConfig, path: Path) -> Path:
-    """A learnable checkpoint as written before model revisions existed."""
+def write_learnable_checkpoint(cfg: train.TrainConfig, path: Path, revision: int | None) -> Path:
+    """A learnable checkpoint as written by an older revision (``None``: before revisions existed)."""
     ckpt = train.make_checkpoint(zoo.build("learnable"), cfg, 1, train.History(), None, None, 0.0,
                                  torch.device("cpu"))
-    del ckpt["model_config"]["revision"]
+    if revision is None:
+        del ckpt["model_config"]["revision"]
+    else:
+        ckpt["model_config"]["revision"] = revision
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ckpt, path)
     return path
 
 
-def test_old_learnable_revision_is_refused(tmp_path: Path) -> None:
-    path = write_revision1_checkpoint(zoo.training_config("learnable", "quick"), tmp_path / "old.pt")
-    with pytest.raises(ValueError, match="revision 1 of the learnable model, this code builds revision 3"):
+@pytest.mark.parametrize("revision, shown", [(None, 1), (2, 2)])
+def test_old_learnable_revision_is_refused(tmp_path: Path, revision: int | None, shown: int) -> None:
+    path = write_learnable_checkpoint(zoo.training_config("learnable", "quick"), tmp_path / "old.pt", revision)
+    with pytest.raises(ValueError, match=f"revision {shown} of the learnable model, this code builds revision 4"):
         zoo.load("learnable", path)
 
 
 def test_resume_from_old_learnable_revision_is_refused(tmp_path: Path) -> None:
     cfg = zoo.training_config("learnable", "quick", steps=2, size=64)
-    path = write_revision1_checkpoint(cfg, tmp_path / "learnable" / "checkpoint.pt")
+    path = write_learnable_checkpoint(cfg, tmp_path / "learnable" / "checkpoint.pt", None)
     with pytest.raises(ValueError, match="revision 1 of the learnable model"):
+        train.train(cfg, path, resume=True, progress=False, device=torch.device("cpu"))
+
+
+def test_revision3_weights_load_into_revision4_but_do_not_resume(tmp_path: Path) -> None:
+    # revision 4 only adds steps without parameters, so revision-3 weights are used as they are ...
+    cfg = zoo.training_config("learnable", "quick", steps=2, size=64)
+    path = write_learnable_checkpoint(cfg, tmp_path / "learnable" / "checkpoint.pt", 3)
+    model = zoo.load("learnable", path, image_size=64)
+    assert model.weights_revision == 3 and model.revision == 4
+    # ... but a revision-3 run is not continued under revision-4 code
+    with pytest.raises(ValueError, match="revision 3 of the learnable model, this code builds revision 4;"):
         train.train(cfg, path, resume=True, progress=False, device=torch.device("cpu"))

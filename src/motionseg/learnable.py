@@ -24,7 +24,11 @@ learnable-extension chapter shows it).
 
 Revision 3 also turns on the filter's ``smooth_background`` option: after the seed frames
 the background is re-estimated from all of them, with the final mask moved back along the
-estimated velocity (see :meth:`ZeroParamModel.smooth_background`).
+estimated velocity (see :meth:`ZeroParamModel.smooth_background`). Revision 4 turns on
+``smooth_layers`` as well: foreground and mask are then re-estimated by least squares over
+all seed frames aligned by the motion, one template for each sub-pixel phase the motion
+visits, and the background once more from the better mask (see
+:meth:`ZeroParamModel.smooth_layers`). Both steps have no trainable parameters.
 
 The last layer of each net starts as the identity on its first input, so the untrained
 extension behaves exactly like the zero-parameter filter with the same options, and
@@ -74,12 +78,16 @@ class LearnableModel(ZeroParamModel):
 
     # Checkpoints record this; one made for another revision is refused on loading.
     # 2: the background net only fills in unobserved background;
-    # 3: the background is re-estimated from all seed frames before the roll-out.
-    revision = 3
+    # 3: the background is re-estimated from all seed frames before the roll-out;
+    # 4: so are foreground and mask (one template per sub-pixel phase), in two rounds.
+    revision = 4
+    # Revision 4 only adds steps without parameters after the seed frames, so weights trained
+    # under revision 3 load into it unchanged (they are not resumed: see zoo.check_fits).
+    weights_from = (3,)
 
     def __init__(self, n_steps: int = N_STEPS, options: Options | None = None,
                  gains: dict[str, float] | None = None) -> None:
-        super().__init__(n_steps, options or Options(smooth_background=True), gains)
+        super().__init__(n_steps, options or Options(smooth_background=True, smooth_layers=True), gains)
         self.nets = nn.ModuleDict({"alpha": DenseNet4(1), "fg": DenseNet4(1), "bg": DenseNet4(2)})
         # mixing weights as logits: 1 at the first segmentation, then decaying
         decay = torch.tensor([0.5 / (1 + 0.5 * k) for k in range(n_steps)])

@@ -178,7 +178,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
             raise ValueError(f"{cfg.init_from} has parameters that {cfg.model} lacks: {missing.unexpected_keys}")
     if resume and out.exists():
         ckpt = zoo.read_checkpoint(out, expect_model=cfg.model, image_size=cfg.size)
-        zoo.check_fits(ckpt, model, out)
+        zoo.check_fits(ckpt, model, out, exact=True)
         if ckpt["config"] != asdict(cfg):
             diff = {k: (ckpt["config"].get(k), v) for k, v in asdict(cfg).items() if ckpt["config"].get(k) != v}
             raise ValueError(f"cannot resume {out}: its settings differ from this run's: {diff}")

@@ -20,6 +20,11 @@ One step of the filter:
 After the seed frames no observation is used: ``fg`` and ``alpha`` are rolled forward
 by ``T``; background that was never seen is filled from its surroundings.
 
+Two optional backward looks over the seed frames, once the filter knows mask and
+velocity (off here, on in the learnable model): ``smooth_background`` re-estimates BG
+from every frame that showed it, ``smooth_layers`` re-estimates FG and A by least
+squares over all seed frames aligned by the motion, one template per sub-pixel phase.
+
 The model has no network parameters. Its per-step *gains* are ``nn.Parameter``s, so
 they can be trained by backpropagation through time, but they are reported
 separately (:func:`count_gains`), as Table 1 counts this model as 0 parameters.
@@ -60,6 +65,10 @@ class Options:
     fill_background: bool = True
     gauss_seidel: bool = True  # correct bg, then alpha, then fg, each with the newest error
     smooth_background: bool = False  # re-estimate BG from all seed frames at the end (learnable model)
+    smooth_layers: bool = False  # re-estimate FG and A from all seed frames at the end (learnable model)
+    layer_prior: float = 1e-3  # weight of the filter's own FG and A in that re-estimate
+    phase_templates: int = 2  # FG/A templates for successive sub-pixel phases (with smooth_layers)
+    smoothing_passes: int = 2  # rounds of BG, then FG and A, re-estimation (with smooth_layers)
 
 
 @dataclass
@@ -91,6 +100,9 @@ class ZeroParamModel(nn.Module):
         super().__init__()
         self.n_steps = n_steps
         self.options = options or Options()
+        if self.options.phase_templates < 1 or self.options.smoothing_passes < 1:
+            raise ValueError(f"phase_templates and smoothing_passes must be >= 1, got "
+                             f"{self.options.phase_templates} and {self.options.smoothing_passes}")
         init = dict(DEFAULT_GAINS, **(gains or {}))
         unknown = set(init) - set(DEFAULT_GAINS)
         if unknown:
@@ -170,6 +182,65 @@ class ZeroParamModel(nn.Module):
         smooth = (weight * x).sum(1) / total.clamp_min(1e-6)
         return confidence * smooth + (1 - confidence) * bg, torch.maximum(seen, confidence)
 
+    def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor
+                      ) -> list[tuple[Tensor, Tensor, int]]:
+        """Re-estimate premultiplied FG and A from all seed frames: ``(premult, alpha, lag)`` templates.
+
+        Template ``lag`` describes the layers as they were ``lag`` frames before the last seed
+        frame. Each seed frame ``j`` is moved by the velocity to that frame's position, where
+        ``x_j - bg_j = premult - alpha * bg_j`` holds per pixel (``bg_j``: BG moved the same
+        way). Under a moving digit the aligned background changes from frame to frame, so
+        ``premult`` and ``alpha`` follow per pixel from a 2 x 2 least-squares system; the
+        given ``premult`` (FG times A) and A enter with weight ``layer_prior`` (they decide where the
+        background does not vary). Frames whose shift is not a whole number of pixels are
+        down-weighted, because a sub-pixel Fourier shift of a sharp edge rings. For motion
+        by half pixels, the two templates (``phase_templates=2``) give every future frame one
+        that reaches it by a whole-pixel shift (:meth:`roll_templates`).
+        """
+        o = self.options
+        s = x.shape[1]
+        templates = []
+        for lag in range(o.phase_templates):
+            target = s - 1 - lag
+            shift = (target - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, None, :]
+            off = (shift - shift.round()).abs()  # distance of each shift from whole pixels, per axis
+            w = ((1 - 2 * off).clamp_min(0.0).prod(-1) ** 4)[:, :, None, None]
+            xa = fourier.fourier_shift(x, shift)
+            ba = fourier.fourier_shift(bg[:, None].expand(-1, s, -1, -1), shift)
+            y = xa - ba
+            back = -lag * velocity
+            prior_alpha = fourier.fourier_shift(alpha, back).clamp(0.0, 1.0)
+            prior_premult = fourier.fourier_shift(premult, back)
+            lam = o.layer_prior
+            sw, sb, sbb = w.sum(1) + lam, (w * ba).sum(1), (w * ba * ba).sum(1) + lam
+            ry = (w * y).sum(1) + lam * prior_premult
+            rby = -(w * ba * y).sum(1) + lam * prior_alpha
+            # [[sw, -sb], [-sb, sbb]] @ [premult, alpha] = [ry, rby]; det >= lam * (sw + sbb) > 0
+            det = sw * sbb - sb * sb
+            new_alpha = ((sw * rby + sb * ry) / det).clamp(0.0, 1.0)
+            new_premult = torch.minimum(((ry * sbb + sb * rby) / det).clamp(0.0, 1.0), new_alpha)
+            templates.append((new_premult, new_alpha, lag))
+        return templates
+
+    @staticmethod
+    def roll_templates(templates: list[tuple[Tensor, Tensor, int]], velocity: Tensor, k: int
+                       ) -> tuple[Tensor, Tensor]:
+        """Premultiplied FG and A ``k`` frames after the last seed frame, from the template that
+        gets there by the shift closest to whole pixels (per sequence)."""
+        best: tuple[Tensor, Tensor, Tensor] | None = None
+        for premult, alpha, lag in templates:
+            shift = velocity * (k + lag)
+            off = (shift - shift.round()).abs().sum(-1)
+            moved = (fourier.fourier_shift(premult, shift), fourier.fourier_shift(alpha, shift).clamp(0.0, 1.0), off)
+            if best is None:
+                best = moved
+            else:
+                use = (moved[2] < best[2] - 1e-3)[:, None, None]  # ties keep the newer template
+                best = (torch.where(use, moved[0], best[0]), torch.where(use, moved[1], best[1]),
+                        torch.minimum(moved[2], best[2]))
+        assert best is not None
+        return best[0], best[1]
+
     def fill_background(self, bg: Tensor, seen: Tensor) -> Tensor:
         """Fill background that was never seen by normalised convolution of what was."""
         sigma = self.options.sigma_fill
@@ -245,10 +316,27 @@ class ZeroParamModel(nn.Module):
         if o.fill_background:
             bg = self.fill_background(bg, seen)
         bg = self.refine("bg", bg, s, context=seen)
+        templates = None
+        if o.smooth_layers:
+            premult = alpha * fg
+            for _ in range(o.smoothing_passes):
+                if templates is not None and o.smooth_background:
+                    # the re-estimated mask tells better which seed frames showed the background
+                    premult, alpha, _ = templates[0]
+                    bg, seen = self.smooth_background(x, alpha, velocity, bg, seen)
+                    if o.fill_background:
+                        bg = self.fill_background(bg, seen)
+                    bg = self.refine("bg", bg, s, context=seen)
+                templates = self.smooth_layers(x, premult, alpha, bg, velocity)
         preds = []
-        for _ in range(n_future):
-            fg, alpha = self.predict_layers(fg, alpha, motion)
-            frame = (alpha * fg + (1 - alpha) * bg).clamp(0.0, 1.0)
+        for k in range(1, n_future + 1):
+            if templates is None:
+                fg, alpha = self.predict_layers(fg, alpha, motion)
+                frame = (alpha * fg + (1 - alpha) * bg).clamp(0.0, 1.0)
+            else:
+                premult, alpha = self.roll_templates(templates, velocity, k)
+                frame = (premult + (1 - alpha) * bg).clamp(0.0, 1.0)
+                fg = torch.where(alpha > 1e-3, premult / alpha.clamp_min(1e-3), bg)
             preds.append(frame)
             self._record(states, keep_states, fg, bg, alpha, motion, velocity, frame)
         out = torch.stack(preds, 1) if preds else x.new_zeros(b, 0, h, w)

@@ -146,16 +146,25 @@ def read_checkpoint(path: Path, expect_model: str | None = None, image_size: int
     return ckpt
 
 
-def check_fits(ckpt: dict[str, Any], model: nn.Module, path: Path) -> None:
-    """Raise ``ValueError`` unless checkpoint ``ckpt`` (read from ``path``) was made for ``model``."""
+def check_fits(ckpt: dict[str, Any], model: nn.Module, path: Path, exact: bool = False) -> None:
+    """Raise ``ValueError`` unless checkpoint ``ckpt`` (read from ``path``) was made for ``model``.
+
+    A model may declare older revisions whose trained weights it can use unchanged
+    (``weights_from``: the later revision only added steps without parameters); such a
+    checkpoint fits for loading, but not with ``exact=True`` (resuming its training).
+    """
     name = ckpt.get("model")
     expected = model_config(model)
     got = ckpt.get("model_config") or {}
-    if got.get("revision") != expected.get("revision"):
+    accepted = {expected.get("revision")}
+    if not exact:
+        accepted |= set(getattr(model, "weights_from", ()))
+    if got.get("revision") not in accepted:
         raise ValueError(f"{path} was trained with revision {got.get('revision', 1)} of the {name} model, "
-                         f"this code builds revision {expected.get('revision', 1)}; retrain it with "
-                         f"`python -m motionseg train {name}` (without --resume)")
-    if got != expected:
+                         f"this code builds revision {expected.get('revision', 1)}"
+                         f"{' (and loads weights of revisions ' + str(sorted(accepted)) + ')' if len(accepted) > 1 else ''}; "
+                         f"retrain it with `python -m motionseg train {name}` (without --resume)")
+    if {**got, "revision": None} != {**expected, "revision": None}:
         raise ValueError(f"{path} does not fit the current {name} model: checkpoint has "
                          f"{got}, the code builds {expected}")
 
@@ -170,5 +179,7 @@ def load(name: str, path: str | Path | None = None, image_size: int = 128) -> nn
     model.load_state_dict(ckpt["state_dict"])
     model.eval()
     model.provenance = ckpt.get("provenance", {})  # type: ignore[attr-defined]
+    # the revision the weights were trained with (older than the model's, see check_fits)
+    model.weights_revision = (ckpt.get("model_config") or {}).get("revision")  # type: ignore[attr-defined]
     model.history = ckpt.get("history", {})  # type: ignore[attr-defined]
     return model
