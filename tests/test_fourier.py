@@ -345,3 +345,13 @@ def test_frequencies() -> None:
     torch.testing.assert_close(fy.flatten(), torch.tensor([0.0, 0.25, -0.5, -0.25]))
     torch.testing.assert_close(fx.flatten(), torch.tensor([0.0, 0.2, 0.4, -0.4, -0.2]))
     assert math.isclose(float(F.frequencies(6, 6, dtype=torch.float64)[0].max()), 1 / 3)
+
+
+@pytest.mark.parametrize("h, w", [(64, 64), (63, 65), (64, 63), (63, 64), (2, 2)])
+def test_real_shift_matches_fourier_shift(h: int, w: int) -> None:
+    # the half-spectrum shift must equal the full one also at the Nyquist row, column and corner
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, h, w)
+    shift = torch.randn(3, 5, 2) * 3
+    expected = F.fourier_shift(x.expand(-1, 5, -1, -1), shift)
+    assert torch.allclose(F.real_shift(x, shift), expected, atol=1e-5)

@@ -42,6 +42,32 @@ def fourier_shift(x: Tensor, shift: Tensor) -> Tensor:
     return apply_motion(x, phase_ramp(shift, x.shape[-2], x.shape[-1]))
 
 
+def _axis_factor(freq: Tensor, shift: Tensor) -> Tensor:
+    """``exp(-2 pi i f s)`` along one axis; at the Nyquist frequency its real part ``cos(pi s)``."""
+    factor = torch.polar(torch.ones_like(freq * shift), -2 * math.pi * freq * shift)
+    nyquist = (freq == -0.5).to(shift.dtype)
+    # the real part of a full-spectrum shift keeps only cos(pi s) of the (self-paired) Nyquist term
+    return factor * (1 - nyquist) + torch.cos(math.pi * shift) * nyquist
+
+
+def real_shift(x: Tensor, shift: Tensor) -> Tensor:
+    """:func:`fourier_shift` of real images by way of the half spectrum of ``rfft2``.
+
+    The same result as ``fourier_shift`` at about half the cost, and it broadcasts: one
+    image (B x 1 x H x W) and B x S x 2 shifts give B x S moved copies from one FFT.
+    """
+    h, w = x.shape[-2:]
+    fy = torch.fft.fftfreq(h, device=shift.device, dtype=shift.dtype).view(h, 1)
+    fx = torch.fft.fftfreq(w, device=shift.device, dtype=shift.dtype)[: w // 2 + 1].view(1, w // 2 + 1)
+    sy, sx = shift[..., 0, None, None], shift[..., 1, None, None]
+    ramp = _axis_factor(fy, sy) * _axis_factor(fx, sx)
+    if h % 2 == 0 and w % 2 == 0:  # the corner term pairs with itself as a whole: cos(pi (sy + sx))
+        corner = torch.zeros(h, w // 2 + 1, dtype=shift.dtype, device=shift.device)
+        corner[h // 2, w // 2] = 1.0
+        ramp = ramp * (1 - corner) + torch.cos(math.pi * (sy + sx)) * corner
+    return torch.fft.irfft2(torch.fft.rfft2(x) * ramp, s=(h, w))
+
+
 def cross_power(earlier: Tensor, later: Tensor) -> Tensor:
     """Unnormalised cross-power spectrum ``FFT(later) * conj(FFT(earlier))``."""
     return torch.fft.fft2(later) * torch.fft.fft2(earlier).conj()

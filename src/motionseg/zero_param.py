@@ -175,15 +175,15 @@ class ZeroParamModel(nn.Module):
         """
         s = x.shape[1]
         lags = torch.arange(s - 1, -1, -1, dtype=x.dtype, device=x.device)
-        past = fourier.fourier_shift(alpha[:, None].expand(-1, s, -1, -1), -lags[None, :, None] * velocity[:, None, :])
+        past = fourier.real_shift(alpha[:, None], -lags[None, :, None] * velocity[:, None, :])
         weight = (1 - past.clamp(0.0, 1.0)) ** 4
         total = weight.sum(1)
         confidence = total.clamp(0.0, 1.0)
         smooth = (weight * x).sum(1) / total.clamp_min(1e-6)
         return confidence * smooth + (1 - confidence) * bg, torch.maximum(seen, confidence)
 
-    def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor
-                      ) -> list[tuple[Tensor, Tensor, int]]:
+    def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor,
+                      n_templates: int | None = None) -> list[tuple[Tensor, Tensor, int]]:
         """Re-estimate premultiplied FG and A from all seed frames: ``(premult, alpha, lag)`` templates.
 
         Template ``lag`` describes the layers as they were ``lag`` frames before the last seed
@@ -195,26 +195,30 @@ class ZeroParamModel(nn.Module):
         background does not vary). Frames whose shift is not a whole number of pixels are
         down-weighted, because a sub-pixel Fourier shift of a sharp edge rings. For motion
         by half pixels, the two templates (``phase_templates=2``) give every future frame one
-        that reaches it by a whole-pixel shift (:meth:`roll_templates`).
+        that reaches it by a whole-pixel shift (:meth:`roll_templates`). ``n_templates``
+        (default: the option ``phase_templates``) limits how many are made.
         """
         o = self.options
         s = x.shape[1]
         templates = []
-        for lag in range(o.phase_templates):
+        for lag in range(o.phase_templates if n_templates is None else n_templates):
             target = s - 1 - lag
             shift = (target - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, None, :]
             off = (shift - shift.round()).abs()  # distance of each shift from whole pixels, per axis
-            w = ((1 - 2 * off).clamp_min(0.0).prod(-1) ** 4)[:, :, None, None]
-            xa = fourier.fourier_shift(x, shift)
-            ba = fourier.fourier_shift(bg[:, None].expand(-1, s, -1, -1), shift)
-            y = xa - ba
+            w = (1 - 2 * off).clamp_min(0.0).prod(-1) ** 4  # B x S
+            xa = fourier.real_shift(x, shift)  # the seed frames, aligned
+            ba = fourier.real_shift(bg[:, None], shift)  # the background as each aligned frame shows it
             back = -lag * velocity
             prior_alpha = fourier.fourier_shift(alpha, back).clamp(0.0, 1.0)
             prior_premult = fourier.fourier_shift(premult, back)
             lam = o.layer_prior
-            sw, sb, sbb = w.sum(1) + lam, (w * ba).sum(1), (w * ba * ba).sum(1) + lam
-            ry = (w * y).sum(1) + lam * prior_premult
-            rby = -(w * ba * y).sum(1) + lam * prior_alpha
+            # weighted sums over the frames of the residual y = xa - ba, its product with ba, ...
+            sb, sbb = torch.einsum("bs,bshw->bhw", w, ba), torch.einsum("bs,bshw->bhw", w, ba * ba)
+            sx, sbx = torch.einsum("bs,bshw->bhw", w, xa), torch.einsum("bs,bshw->bhw", w, ba * xa)
+            sw = w.sum(1)[:, None, None] + lam
+            ry = sx - sb + lam * prior_premult
+            rby = sbb - sbx + lam * prior_alpha
+            sbb = sbb + lam
             # [[sw, -sb], [-sb, sbb]] @ [premult, alpha] = [ry, rby]; det >= lam * (sw + sbb) > 0
             det = sw * sbb - sb * sb
             new_alpha = ((sw * rby + sb * ry) / det).clamp(0.0, 1.0)
@@ -223,19 +227,24 @@ class ZeroParamModel(nn.Module):
         return templates
 
     @staticmethod
-    def roll_templates(templates: list[tuple[Tensor, Tensor, int]], velocity: Tensor, k: int
+    def roll_templates(templates: list[tuple[Tensor, Tensor, int]], velocity: Tensor, n_future: int
                        ) -> tuple[Tensor, Tensor]:
-        """Premultiplied FG and A ``k`` frames after the last seed frame, from the template that
-        gets there by the shift closest to whole pixels (per sequence)."""
+        """Premultiplied FG and A of the next ``n_future`` frames (B x n_future x H x W each).
+
+        Each frame comes from the template that reaches it by the shift closest to whole
+        pixels (per sequence; ties go to the newer template).
+        """
+        steps = torch.arange(1, n_future + 1, dtype=velocity.dtype, device=velocity.device)
         best: tuple[Tensor, Tensor, Tensor] | None = None
         for premult, alpha, lag in templates:
-            shift = velocity * (k + lag)
+            shift = (steps + lag)[None, :, None] * velocity[:, None, :]  # B x n_future x 2
             off = (shift - shift.round()).abs().sum(-1)
-            moved = (fourier.fourier_shift(premult, shift), fourier.fourier_shift(alpha, shift).clamp(0.0, 1.0), off)
+            moved = (fourier.real_shift(premult[:, None], shift),
+                     fourier.real_shift(alpha[:, None], shift).clamp(0.0, 1.0), off)
             if best is None:
                 best = moved
             else:
-                use = (moved[2] < best[2] - 1e-3)[:, None, None]  # ties keep the newer template
+                use = (moved[2] < best[2] - 1e-3)[:, :, None, None]
                 best = (torch.where(use, moved[0], best[0]), torch.where(use, moved[1], best[1]),
                         torch.minimum(moved[2], best[2]))
         assert best is not None
@@ -319,7 +328,7 @@ class ZeroParamModel(nn.Module):
         templates = None
         if o.smooth_layers:
             premult = alpha * fg
-            for _ in range(o.smoothing_passes):
+            for p in range(o.smoothing_passes):
                 if templates is not None and o.smooth_background:
                     # the re-estimated mask tells better which seed frames showed the background
                     premult, alpha, _ = templates[0]
@@ -327,16 +336,20 @@ class ZeroParamModel(nn.Module):
                     if o.fill_background:
                         bg = self.fill_background(bg, seen)
                     bg = self.refine("bg", bg, s, context=seen)
-                templates = self.smooth_layers(x, premult, alpha, bg, velocity)
+                # an earlier pass only needs the newest template (for the background)
+                last = p == o.smoothing_passes - 1
+                templates = self.smooth_layers(x, premult, alpha, bg, velocity, None if last else 1)
+        if templates is not None:
+            premults, alphas = self.roll_templates(templates, velocity, n_future)
         preds = []
-        for k in range(1, n_future + 1):
+        for k in range(n_future):
             if templates is None:
                 fg, alpha = self.predict_layers(fg, alpha, motion)
                 frame = (alpha * fg + (1 - alpha) * bg).clamp(0.0, 1.0)
             else:
-                premult, alpha = self.roll_templates(templates, velocity, k)
-                frame = (premult + (1 - alpha) * bg).clamp(0.0, 1.0)
-                fg = torch.where(alpha > 1e-3, premult / alpha.clamp_min(1e-3), bg)
+                alpha = alphas[:, k]
+                frame = (premults[:, k] + (1 - alpha) * bg).clamp(0.0, 1.0)
+                fg = torch.where(alpha > 1e-3, premults[:, k] / alpha.clamp_min(1e-3), bg)
             preds.append(frame)
             self._record(states, keep_states, fg, bg, alpha, motion, velocity, frame)
         out = torch.stack(preds, 1) if preds else x.new_zeros(b, 0, h, w)
