@@ -2,8 +2,10 @@
 
 Besides the models, two reference rows that the paper does not have: *copy last*
 (repeat the last seed frame, the floor every model must beat) and the *oracle*, which
-knows the true foreground, alpha, background and velocity and moves them with the
-Fourier shift theorem (the ceiling of a translation model on this data).
+knows the true foreground, alpha, background and velocity and moves the last seed frame's
+layers with the Fourier shift theorem (the ceiling of predicting that way; its error is
+all at the digit's edges, from half-pixel shifts, which templates per sub-pixel phase avoid:
+see :meth:`motionseg.zero_param.ZeroParamModel.smooth_layers`).
 """
 from __future__ import annotations
 
