@@ -328,8 +328,10 @@ class ZeroParamModel(nn.Module):
         templates = None
         if o.smooth_layers:
             premult = alpha * fg
-            for p in range(o.smoothing_passes):
-                if templates is not None and o.smooth_background:
+            # without smooth_background a second round would only repeat the first
+            passes = o.smoothing_passes if o.smooth_background else 1
+            for p in range(passes):
+                if templates is not None:
                     # the re-estimated mask tells better which seed frames showed the background
                     premult, alpha, _ = templates[0]
                     bg, seen = self.smooth_background(x, alpha, velocity, bg, seen)
@@ -337,7 +339,7 @@ class ZeroParamModel(nn.Module):
                         bg = self.fill_background(bg, seen)
                     bg = self.refine("bg", bg, s, context=seen)
                 # an earlier pass only needs the newest template (for the background)
-                last = p == o.smoothing_passes - 1
+                last = p == passes - 1
                 templates = self.smooth_layers(x, premult, alpha, bg, velocity, None if last else 1)
         if templates is not None:
             premults, alphas = self.roll_templates(templates, velocity, n_future)
@@ -349,7 +351,8 @@ class ZeroParamModel(nn.Module):
             else:
                 alpha = alphas[:, k]
                 frame = (premults[:, k] + (1 - alpha) * bg).clamp(0.0, 1.0)
-                fg = torch.where(alpha > 1e-3, premults[:, k] / alpha.clamp_min(1e-3), bg)
+                if keep_states:  # FG itself is only needed for the recorded states
+                    fg = torch.where(alpha > 1e-3, premults[:, k] / alpha.clamp_min(1e-3), bg)
             preds.append(frame)
             self._record(states, keep_states, fg, bg, alpha, motion, velocity, frame)
         out = torch.stack(preds, 1) if preds else x.new_zeros(b, 0, h, w)

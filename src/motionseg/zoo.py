@@ -160,9 +160,9 @@ def check_fits(ckpt: dict[str, Any], model: nn.Module, path: Path, exact: bool =
     if not exact:
         accepted |= set(getattr(model, "weights_from", ()))
     if got.get("revision") not in accepted:
+        also = f" (and loads weights of revisions {sorted(accepted)})" if len(accepted) > 1 else ""
         raise ValueError(f"{path} was trained with revision {got.get('revision', 1)} of the {name} model, "
-                         f"this code builds revision {expected.get('revision', 1)}"
-                         f"{' (and loads weights of revisions ' + str(sorted(accepted)) + ')' if len(accepted) > 1 else ''}; "
+                         f"this code builds revision {expected.get('revision', 1)}{also}; "
                          f"retrain it with `python -m motionseg train {name}` (without --resume)")
     if {**got, "revision": None} != {**expected, "revision": None}:
         raise ValueError(f"{path} does not fit the current {name} model: checkpoint has "
