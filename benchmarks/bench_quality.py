@@ -17,16 +17,6 @@ from motionseg.train import provenance, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Table 1 of Farazi & Behnke (2020): L1, MSE, SSIM
-PAPER = {
-    "learnable": (0.0024, 0.0002, 0.9896),
-    "zero_param": (0.0059, 0.0010, 0.9737),
-    "conv_pgp": (0.0323, 0.0074, 0.9025),
-    "vln_resnet": (0.0166, 0.0009, 0.9540),
-    "vln_ldc": (0.0126, 0.0006, 0.9686),
-}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", nargs="*", choices=zoo.names(), default=["zero_param", "learnable"])
@@ -48,7 +38,7 @@ def main() -> None:
     print(f"{'model':11s} {'metric':6s} {'ours':>8s} {'paper':>8s}  met")
     for name, r in res.items():
         row = {k: r[k] for k in ("l1", "mse", "ssim", "mse_by_region")}
-        paper = PAPER[name]
+        paper = evaluate.PAPER_TABLE1[name]
         row["paper"] = dict(zip(("l1", "mse", "ssim"), paper))
         row["met"] = {"l1": r["l1"] <= paper[0], "mse": r["mse"] <= paper[1], "ssim": r["ssim"] >= paper[2]}
         for k, ours, theirs in zip(("l1", "mse", "ssim"), (r["l1"], r["mse"], r["ssim"]), paper):

@@ -23,6 +23,15 @@ from .validation import check_seed_frames
 N_SEED = 10
 N_FUTURE = 10
 
+# Table 1 of Farazi & Behnke (2020): (L1, MSE, SSIM) per model, the numbers to compare with
+PAPER_TABLE1: dict[str, tuple[float, float, float]] = {
+    "conv_pgp": (0.0323, 0.0074, 0.9025),
+    "learnable": (0.0024, 0.0002, 0.9896),
+    "zero_param": (0.0059, 0.0010, 0.9737),
+    "vln_resnet": (0.0166, 0.0009, 0.9540),
+    "vln_ldc": (0.0126, 0.0006, 0.9686),
+}
+
 
 class CopyLast(nn.Module):
     """Predict that nothing moves: every future frame is the last seed frame."""
