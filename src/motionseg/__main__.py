@@ -1,90 +1,156 @@
-"""Command line: ``python -m motionseg train|evaluate|reproduce``."""
+"""Command line: ``python -m motionseg train|evaluate|reproduce``.
+
+Nothing is written under the committed ``results/`` unless asked for (``--results results``
+or ``--out results``, or ``reproduce --profile full``), and no checkpoint is replaced without
+``--resume`` (continue it) or ``--force`` (start over). Errors in what was asked for are one
+line and exit code 2 (bad arguments) or 1 (anything else the library refuses); Ctrl-C during
+training saves a checkpoint and exits with 130.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from . import config, evaluate, zoo
-from .train import provenance, train, write_json
+from .data import DataFileError
+from .train import Interrupted, command_line, provenance, train, write_json
+
+RUNS = Path("runs")
+
+
+def _positive(kind: Callable[[str], float | int], what: str) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a {what} > 0, got {text}")
+        return value
+    return parse
+
+
+def _inside_results(path: Path) -> bool:
+    try:
+        path.resolve().relative_to(zoo.RESULTS.resolve())
+        return True
+    except ValueError:
+        return False
 
 
 def _train(args: argparse.Namespace) -> None:
-    overrides = {"steps": args.steps} if args.steps else {}
+    overrides = {"steps": args.steps} if args.steps is not None else {}
     cfg = zoo.training_config(args.model, args.profile, **overrides)
     out = zoo.checkpoint_path(args.model, Path(args.results))
     print(f"training {args.model} ({cfg.profile} profile, {cfg.steps} steps) on {config.device()} -> {out}")
-    limit = args.minutes * 60 if args.minutes else None
-    _, history = train(cfg, out, resume=args.resume, time_limit=limit)
+    limit = args.minutes * 60 if args.minutes is not None else None
+    _, history = train(cfg, out, resume=args.resume, time_limit=limit, force=args.force)
+    done = history.step[-1] if history.step else 0
+    if done < cfg.steps:
+        print(f"stopped at step {done} of {cfg.steps} (time limit); continue with the same command and --resume")
     if history.val_mse:
-        print(f"trained {history.step[-1] if history.step else 0} steps; "
-              f"last validation MSE {history.val_mse[-1]:.6f} (at step {history.val_step[-1]})")
+        print(f"trained {done} steps; last validation MSE {history.val_mse[-1]:.6f} (at step {history.val_step[-1]})")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     prof = config.profile(args.profile)
     n = args.n or prof.n_test
     device = config.device()
+    out = Path(args.out)
+    targets = [out / name / f"metrics_{prof.name}.json" for name in [*args.models, "copy_last", "oracle"]]
+    if _inside_results(out) and not args.force and not getattr(args, "reproducing", False):
+        existing = [str(p) for p in targets if p.exists()]
+        if existing:
+            raise FileExistsError(f"would replace committed results {', '.join(existing)}: "
+                                  "pass --force to replace them, or --out another folder")
     predictors = evaluate.reference_predictors()
     for name in args.models:
-        model = zoo.load(name, Path(args.results) / name / "checkpoint.pt").to(device)
+        model = zoo.load(name, zoo.checkpoint_path(name, Path(args.results))).to(device)
         predictors[name] = evaluate.model_predictor(model, device=device)
     start = time.perf_counter()
     results = evaluate.evaluate(predictors, n=n, batch_size=prof.eval_batch_size, progress=True)
     wall = time.perf_counter() - start
+    command = command_line()
     for name, res in results.items():
-        res["provenance"] = provenance(device, wall)
+        res["provenance"] = provenance(device, wall, command=command)
         res["profile"] = prof.name
-        write_json(res, Path(args.results) / name / f"metrics_{prof.name}.json")
-        print(f"{name:12s} L1 {res['l1']:.4f}  MSE {res['mse']:.5f}  SSIM {res['ssim']:.4f}  (n={res['n']})")
+        res["checkpoint"] = None if name in ("copy_last", "oracle") else str(zoo.checkpoint_path(name, Path(args.results)))
+        write_json(res, out / name / f"metrics_{prof.name}.json")
+        print(f"{name:15s} L1 {res['l1']:.4f}  MSE {res['mse']:.5f}  SSIM {res['ssim']:.4f}  (n={res['n']})")
 
 
 def _reproduce(args: argparse.Namespace) -> None:
     prof = config.profile_name(args.profile)
-    root = Path(args.results or (zoo.RESULTS if prof == "full" else zoo.RESULTS / "quick"))
+    root = Path(args.results or (zoo.RESULTS if prof == "full" else RUNS / "quick"))
     models = args.models or zoo.names()
-    limit = args.minutes * 60 if args.minutes else None
+    limit = args.minutes * 60 if args.minutes is not None else None
     for name in models:
         cfg = zoo.training_config(name, prof)
         out = zoo.checkpoint_path(name, root)
         print(f"== {name}: {cfg.steps} steps ({prof} profile) -> {out}")
         train(cfg, out, resume=True, time_limit=limit)
-    _evaluate(argparse.Namespace(models=models, profile=prof, n=None, results=str(root)))
+    _evaluate(argparse.Namespace(models=models, profile=prof, n=None, results=str(root), out=str(root),
+                                 force=True, reproducing=True))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m motionseg``."""
-    parser = argparse.ArgumentParser(prog="python -m motionseg", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="train (or resume) a model and write results/<model>/checkpoint.pt")
+def parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    top = argparse.ArgumentParser(prog="python -m motionseg", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    steps = _positive(int, "whole number")
+    minutes = _positive(float, "number of minutes")
+    p = sub.add_parser("train", help="train (or resume) a model and write <results>/<model>/checkpoint.pt")
     p.add_argument("model", choices=zoo.names())
     p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--steps", type=int, default=None, help="override the profile's number of steps")
+    p.add_argument("--steps", type=steps, default=None, help="override the profile's number of steps (>= 1)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint if it exists")
-    p.add_argument("--minutes", type=float, default=None,
-                   help="stop after this many minutes with a resumable checkpoint")
-    p.add_argument("--results", default=str(zoo.RESULTS))
+    p.add_argument("--force", action="store_true", help="replace an existing checkpoint")
+    p.add_argument("--minutes", type=minutes, default=None,
+                   help="stop after this many minutes (> 0) with a resumable checkpoint")
+    p.add_argument("--results", default=str(RUNS),
+                   help="folder for <model>/checkpoint.pt (default: runs/; the committed ones: results)")
     p.set_defaults(func=_train)
     p = sub.add_parser("evaluate", help="evaluate trained models and the reference rows on the test set")
-    p.add_argument("models", nargs="*", choices=zoo.names())
+    p.add_argument("models", nargs="+", choices=zoo.names(), metavar="MODEL",
+                   help=f"one or more of {', '.join(zoo.names())}")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--n", type=int, default=None, help="number of test sequences (default: the profile's)")
-    p.add_argument("--results", default=str(zoo.RESULTS))
+    p.add_argument("--n", type=steps, default=None, help="number of test sequences (>= 1; default: the profile's)")
+    p.add_argument("--results", default=str(zoo.RESULTS), help="where the checkpoints are (default: results/)")
+    p.add_argument("--out", default=str(RUNS), help="where metrics_<profile>.json go (default: runs/)")
+    p.add_argument("--force", action="store_true", help="replace metrics under results/")
     p.set_defaults(func=_evaluate)
-    p = sub.add_parser("reproduce", help="train (or resume) every model, then evaluate all and write results/")
+    p = sub.add_parser("reproduce", help="train (or resume) every model, then evaluate all")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--models", nargs="*", choices=zoo.names(), default=None)
-    p.add_argument("--minutes", type=float, default=None, help="training time limit per model and call")
-    p.add_argument("--results", default=None, help="default: results/ (full) or results/quick/ (quick)")
+    p.add_argument("--models", nargs="+", choices=zoo.names(), default=None, metavar="MODEL")
+    p.add_argument("--minutes", type=minutes, default=None, help="training time limit per model and call (> 0)")
+    p.add_argument("--results", default=None, help="default: results/ (full profile) or runs/quick/ (quick)")
     p.set_defaults(func=_reproduce)
-    args = parser.parse_args(argv)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m motionseg``; returns the exit code."""
+    args = parser().parse_args(argv)
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
-    args.func(args)
+    try:
+        args.func(args)
+    except Interrupted as stop:
+        print(f"{stop}; continue with the same command and --resume", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, DataFileError, FloatingPointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+SIZE = 128  # frame size of the paper's data
+
 PROFILES = ("quick", "full")
 
 
@@ -50,10 +52,18 @@ def profile(name: str | None = None) -> Profile:
 
 
 def device() -> torch.device:
-    """CUDA when available, else CPU (``MOTIONSEG_DEVICE`` overrides)."""
+    """CUDA when available, else CPU (``MOTIONSEG_DEVICE`` overrides, and must exist)."""
     forced = os.environ.get("MOTIONSEG_DEVICE")
     if forced:
-        return torch.device(forced)
+        try:
+            chosen = torch.device(forced)
+        except RuntimeError as err:
+            raise ValueError(f"MOTIONSEG_DEVICE={forced!r} is not a device name: use cpu or cuda") from err
+        if chosen.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"MOTIONSEG_DEVICE={forced!r} but this machine has no CUDA: unset it or use cpu")
+        if chosen.type not in ("cpu", "cuda"):
+            raise ValueError(f"MOTIONSEG_DEVICE={forced!r} is not supported: use cpu or cuda")
+        return chosen
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -63,3 +73,27 @@ def describe() -> str:
     d = device()
     extra = f" ({torch.cuda.get_device_name(d)})" if d.type == "cuda" else f" ({torch.get_num_threads()} threads)"
     return f"profile: {p.name} (test set {p.n_test} sequences), device: {d.type}{extra}"
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (stored in its checkpoint)."""
+
+    model: str
+    profile: str = "quick"
+    steps: int = 200
+    batch_size: int = 8
+    n_train: int = 512
+    n_val: int = 32
+    lr: float = 0.05
+    lr_min: float | None = None  # cyclic learning rate between lr_min and lr (default lr / 10)
+    cycle_steps: int = 100  # steps of one up-and-down learning-rate cycle
+    weight_decay: float = 0.0
+    val_every: int = 50
+    checkpoint_every: int = 50
+    seed: int = 0
+    n_seed: int = 10
+    size: int = SIZE
+    workers: int = 0
+    init_from: str | None = None  # start from another model's trained gains (e.g. "zero_param")
+    options: dict | None = None  # model options other than the defaults (our models)

@@ -15,6 +15,9 @@ import torch
 from torch import Tensor
 
 EPS = 1e-8
+# Blends of unit phasors that (nearly) cancel carry no direction; this floor keeps the gradient
+# of their renormalisation bounded when a model is trained through many of them.
+PHASOR_EPS = 1e-3
 
 
 def frequencies(h: int, w: int, device: torch.device | str | None = None,
@@ -73,9 +76,23 @@ def cross_power(earlier: Tensor, later: Tensor) -> Tensor:
     return torch.fft.fft2(later) * torch.fft.fft2(earlier).conj()
 
 
-def normalise(z: Tensor, eps: float = EPS) -> Tensor:
-    """Scale complex numbers to unit magnitude; zeros stay (close to) zero, never NaN."""
-    return z / (z.abs() + eps)
+def normalise(z: Tensor, eps: float | Tensor = EPS) -> Tensor:
+    """Scale complex numbers to unit magnitude; zeros stay zero, never NaN.
+
+    ``z / sqrt(|z|**2 + eps**2)``: smooth at zero, so its gradient is finite everywhere
+    (at most ``1 / eps``), which matters when training through it.
+    """
+    return z * torch.rsqrt(z.real ** 2 + z.imag ** 2 + eps * eps)
+
+
+def unit_spectrum(cross: Tensor, floor: float = 1e-6) -> Tensor:
+    """Phases of a cross-power spectrum as unit phasors, ignoring what lies below ``floor`` x its peak.
+
+    Frequencies with (almost) no energy have no reliable phase; the relative floor fades them
+    out smoothly and keeps the gradient bounded when a model is trained through it.
+    """
+    peak = cross.abs().amax(dim=(-2, -1), keepdim=True).detach()
+    return normalise(cross, floor * peak + EPS)
 
 
 def phase_difference(earlier: Tensor, later: Tensor, eps: float = EPS) -> Tensor:
@@ -187,3 +204,30 @@ def difference_of_gaussians(x: Tensor, sigma_centre: float, sigma_surround: floa
     h, w = x.shape[-2:]
     resp = gaussian_response(h, w, sigma_centre, x.device) - gaussian_response(h, w, sigma_surround, x.device)
     return torch.fft.ifft2(torch.fft.fft2(x) * resp).real
+
+
+def averaging_phase_filter(motion: Tensor, gain: Tensor | float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """The paper's averaging filter on a motion field: adjacent frequencies differ by one phase step.
+
+    Along each axis in turn, the phase increment between neighbouring frequencies
+    (``T * conj(T rolled by one)``) is averaged over the whole field (weighted by ``weight``,
+    e.g. the spectral energy, if given); each entry is rebuilt from its neighbour times that
+    mean increment, blended with the old entry by ``gain`` and renormalised to unit magnitude.
+    A pure translation's ramp is left unchanged. The pair that straddles the Nyquist
+    frequency is not adjacent, so the entry after it keeps its value.
+    """
+    h, w = motion.shape[-2:]
+    g = torch.as_tensor(gain, dtype=motion.real.dtype, device=motion.device)
+    if g.dim() > 0:
+        g = g.view(*g.shape, *([1] * (motion.dim() - g.dim())))
+    if weight is not None:
+        weight = weight / weight.amax(dim=(-2, -1), keepdim=True).clamp_min(EPS)
+    out = motion
+    for dim, n in ((-2, h), (-1, w)):
+        prev = torch.roll(out, 1, dims=dim)
+        adjacent = _nyquist_mask(n, dim % motion.dim(), motion.dim(), motion.device)
+        wk = adjacent if weight is None else adjacent * weight * torch.roll(weight, 1, dims=dim)
+        mean = normalise((out * prev.conj() * wk).sum(dim=(-2, -1), keepdim=True), PHASOR_EPS)
+        rebuilt = torch.where(adjacent > 0, prev * mean, out)
+        out = normalise((1 - g) * out + g * rebuilt, PHASOR_EPS)
+    return out

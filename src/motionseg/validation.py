@@ -1,14 +1,47 @@
 """Input checks shared by every model: clear errors instead of silent surprises."""
 from __future__ import annotations
 
+import operator
+import os
+
 import torch
 from torch import Tensor
 
+# Refuse roll-outs whose output alone would take more than this share of the machine's memory.
+MEMORY_SHARE = 0.5
 
-def check_seed_frames(x: Tensor, min_seed: int = 2, n_future: int | None = None) -> None:
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_n_future(n_future: object, batch: int = 1, height: int = 128, width: int = 128) -> int:
+    """``n_future`` as an int: any integer >= 0 (numpy's too), not bool; small enough to fit in memory."""
+    if isinstance(n_future, bool):
+        raise ValueError(f"n_future must be a non-negative integer, got the bool {n_future!r}")
+    try:
+        n = operator.index(n_future)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"n_future must be a non-negative integer, got {n_future!r}") from None
+    if n < 0:
+        raise ValueError(f"n_future must be a non-negative integer, got {n}")
+    memory = _memory_bytes()
+    need = 4 * batch * n * height * width
+    if memory is not None and need > MEMORY_SHARE * memory:
+        raise ValueError(f"n_future={n} would need at least {need / 2**30:.1f} GiB for the predictions alone "
+                         f"({batch} x {n} x {height} x {width} float32), more than half of this machine's "
+                         f"{memory / 2**30:.1f} GiB; predict fewer frames at a time")
+    return n
+
+
+def check_seed_frames(x: Tensor, min_seed: int = 2, n_future: object = None) -> int | None:
     """Raise ``ValueError`` unless ``x`` is a finite B x S x H x W float tensor in [0, 1].
 
-    ``min_seed`` is the least number of seed frames S the model needs.
+    ``min_seed`` is the least number of seed frames S the model needs. Returns ``n_future``
+    as an int (see :func:`check_n_future`) when given.
     """
     if not isinstance(x, Tensor):
         raise ValueError(f"seed frames must be a torch.Tensor, got {type(x).__name__}")
@@ -26,5 +59,4 @@ def check_seed_frames(x: Tensor, min_seed: int = 2, n_future: int | None = None)
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"seed frames must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
-    if n_future is not None and (not isinstance(n_future, int) or n_future < 0):
-        raise ValueError(f"n_future must be a non-negative int, got {n_future!r}")
+    return None if n_future is None else check_n_future(n_future, b, h, w)

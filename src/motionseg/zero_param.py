@@ -1,37 +1,47 @@
-"""The zero-parameter prediction-correction model (paper Sec. 3.1-3.2, Fig. 1).
+"""The paper's zero-parameter model (Farazi & Behnke 2020, Sec. 3.1-3.2, Fig. 1), nothing added.
 
-State per sequence: foreground ``fg``, background ``bg``, alpha mask ``alpha`` (H x W
-images) and motion ``T`` (complex H x W unit phasors, see :mod:`motionseg.fourier`).
-One step of the filter:
+State per sequence: foreground ``FG``, background ``BG``, alpha mask ``A`` (H x W images)
+and the motion ``T`` (complex H x W unit phasors, see :mod:`motionseg.fourier`). One step
+of the prediction-correction cycle, for an observed frame ``F_t``:
 
-1. **motion measurement**: phase differences of what moved between frames (the
-   temporal difference of the observations and, once segmented, the alpha mask and
-   the premultiplied foreground), accumulated over time and *phase filtered* to a
-   pure translation;
-2. **prediction**: ``fg`` and ``alpha`` are moved by ``T`` (shift theorem), ``bg``
-   stays; the frame is composed as ``alpha * fg + (1 - alpha) * bg`` (eq. 3);
-3. **correction**: each image takes a step along the hard-wired gradient of the
-   squared prediction error, scaled like a scalar Kalman gain
-   ``K = p * H / (p * H**2 + 1)`` where ``H`` is the derivative of the composed frame
-   with respect to that image and ``p`` a per-step gain (for small ``p`` this is plain
-   gradient descent, for large ``p`` it solves for the image);
-4. **filtering**: a difference-of-Gaussians on ``alpha`` (blob-like masks).
+1. **prediction**: FG and A are moved by phase-adding ``T`` to their Fourier transforms
+   (the Frequency Domain Transformer Network step); BG stays. The frame is composed by
+   eq. 3, ``F_hat = A * FG + (1 - A) * BG``.
+2. **correction**: FG, BG and A each take one step along the hard-wired gradient of the
+   squared error ``0.5 * (F_hat - F_t)**2``, times a per-step gain: ``e * A`` for FG,
+   ``e * (1 - A)`` for BG and ``e * (FG - BG)`` for A (``e = F_hat - F_t``).
+3. **filtering of A**: a difference of Gaussians (blob-like masks), with per-step gains.
+4. **motion update**: ``T~`` combines the phase difference of ``FFT(A_t)`` against
+   ``FFT(A_t-1)`` with that of ``FFT(FG_t)`` against ``FFT(FG_t-1)``; ``T`` becomes the
+   gain-weighted average of ``T_t-1`` and ``T~``, then goes through the averaging phase
+   filter (adjacent frequencies differ by a near-constant phase) with its own per-step gain.
 
-After the seed frames no observation is used: ``fg`` and ``alpha`` are rolled forward
-by ``T``; background that was never seen is filled from its surroundings.
+After the seed frames no observation is used: FG and A are rolled forward by ``T``.
 
-Two optional backward looks over the seed frames, once the filter knows mask and
-velocity (off here, on in the learnable model): ``smooth_background`` re-estimates BG
-from every frame that showed it, ``smooth_layers`` re-estimates FG and A by least
-squares over all seed frames aligned by the motion, one template per sub-pixel phase.
+Where the paper is silent we chose the simplest reading that works (the book's
+zero-parameter chapter shows each alternative with its number, on validation data):
 
-The model has no network parameters. Its per-step *gains* are ``nn.Parameter``s, so
-they can be trained by backpropagation through time, but they are reported
-separately (:func:`count_gains`), as Table 1 counts this model as 0 parameters.
+* **the state before the cycle**: the first two observed steps *initialise* A, FG and BG
+  from the frames: A is the motion evidence ``|F_t - F_t-1|`` times a per-step gain, then
+  DoG-filtered; FG is the frame where A is (``A * F_t``); BG is the previous frame. ``T`` is
+  initialised from these two steps of A and FG (the paper says so for its learnable
+  extension);
+* **the combination of the two phase differences**: the mean of the two unit phasors;
+* **the average in the phase filter**: weighted by the spectral energy of the pairs that
+  gave ``T~`` (an option of the authors' code).
+
+Every gain is a trainable scalar per time step, stored as a logarithm (positive gains) or a
+logit (weights in [0, 1]) and trained by backpropagation through time. Table 1 counts this
+model as having 0 parameters; :func:`count_gains` reports the gains.
+
+The steps are methods, so that :mod:`motionseg.zero_param_plus` can replace single steps of
+the cycle by ours, under options of their own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -39,36 +49,60 @@ from torch import Tensor, nn
 from . import fourier
 from .validation import check_seed_frames
 
-N_STEPS = 20
+N_STEPS = 20  # gains per time step, for the 20 frames of a sequence
+N_INIT = 2  # observed steps that initialise A, FG and BG (and from them T)
+DOG_TERMS = ("amplitude", "surround", "sigma_centre", "sigma_surround")
 
-# Hand-set defaults under which the untrained model already segments.
-DEFAULT_GAINS: dict[str, float] = {
-    "fg": 20.0,  # Kalman ratio p (prior over measurement variance) of the foreground update
-    "bg": 5.0,  # ... of the background update
-    "alpha": 20.0,  # ... of the alpha update
-    "dog": 0.5,  # strength of the DoG sharpening of alpha
-    "alpha_init": 40.0,  # scale of the first alpha from the motion evidence
-}
+
+@dataclass(frozen=True)
+class Options:
+    """Readings where the paper is silent, and the switches of its Fig. 2c.
+
+    The defaults are the paper's model as we read it; the other values are the alternatives
+    the book compares them with.
+    """
+
+    combine: str = "mean"  # T~ from A and FG: "mean" of both phase differences, or "alpha" only
+    filter_weight: str = "energy"  # phase filter's average of increments: "energy" or "uniform"
+    phase_filter: bool = True  # Fig. 2c switches it off
+    dog: bool = True
+    fg_init: str = "masked"  # FG at the initialising steps: the frame "masked" by A, or the whole "frame"
+    filter_kind: str = "neighbour"  # phase filter: rebuild from the "neighbour", or the whole "ramp"
+
+    ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {
+        "combine": ("mean", "alpha"), "filter_weight": ("energy", "uniform"),
+        "fg_init": ("masked", "frame"), "filter_kind": ("neighbour", "ramp")}
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in self.ALLOWED and value not in self.ALLOWED[f.name]:
+                raise ValueError(f"option {f.name}={value!r} is not allowed: choose one of {self.ALLOWED[f.name]}")
+            if isinstance(f.default, bool) and not isinstance(value, bool):
+                raise ValueError(f"option {f.name} must be True or False, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, for checkpoints."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Options":
+        """Inverse of :meth:`to_dict`; unknown names raise ``ValueError``."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown options {sorted(unknown)} for {cls.__name__}: allowed are {sorted(known)}")
+        return cls(**values)
 
 
 @dataclass
-class Options:
-    """Fixed, interpretable settings of the model (not trained)."""
+class Layers:
+    """The spatial states, each B x H x W."""
 
-    n_init: int = 3  # frames observed before the first segmentation
-    sigma_init: float = 4.0  # blur of the motion evidence into a blob (px)
-    sigma_centre: float = 0.7  # DoG centre (px)
-    sigma_surround: float = 4.0  # DoG surround (px)
-    sigma_fill: float = 4.0  # reach of the background fill-in (px)
-    phase_filter: bool = True  # T is a pure translation (phase ramp) read off the correlation peak
-    dog: bool = True
-    fill_background: bool = True
-    gauss_seidel: bool = True  # correct bg, then alpha, then fg, each with the newest error
-    smooth_background: bool = False  # re-estimate BG from all seed frames at the end (learnable model)
-    smooth_layers: bool = False  # re-estimate FG and A from all seed frames at the end (learnable model)
-    layer_prior: float = 1e-3  # weight of the filter's own FG and A in that re-estimate
-    phase_templates: int = 2  # FG/A templates for successive sub-pixel phases (with smooth_layers)
-    smoothing_passes: int = 2  # rounds of BG, then FG and A, re-estimation (with smooth_layers)
+    fg: Tensor
+    bg: Tensor
+    alpha: Tensor
+    seen: Tensor | None = None  # used by our models: how surely each BG pixel has been observed
 
 
 @dataclass
@@ -86,285 +120,209 @@ class States:
         """All states stacked along time (B x steps x ...), detached."""
         return {k: torch.stack([x.detach() for x in v], 1) for k, v in self.__dict__.items() if v}
 
+    def record(self, keep: bool, layers: Layers, motion: Tensor, frame: Tensor) -> None:
+        """Append one step's states (if ``keep``)."""
+        if keep:
+            for name, value in (("fg", layers.fg), ("bg", layers.bg), ("alpha", layers.alpha),
+                                ("motion", motion), ("velocity", fourier.estimate_shift(motion)),
+                                ("frame", frame)):
+                getattr(self, name).append(value.detach())
 
-def _kalman(p: Tensor, h: Tensor) -> Tensor:
-    """Scalar Kalman gain for measurement sensitivity ``h`` and variance ratio ``p``."""
-    return p * h / (p * h * h + 1.0)
+
+def _stored(value: float, kind: str) -> float:
+    """A gain as its trainable parameter: its logarithm, or its logit."""
+    return math.log(value) if kind == "log" else math.log(value / (1 - value))
 
 
 class ZeroParamModel(nn.Module):
-    """FDTN prediction-correction model with zero network parameters."""
+    """The paper's FDTN prediction-correction model: zero network parameters, per-step gains."""
 
-    def __init__(self, n_steps: int = N_STEPS, options: Options | None = None,
-                 gains: dict[str, float] | None = None) -> None:
+    options_class: ClassVar[type[Options]] = Options
+
+    def __init__(self, options: Options | dict[str, Any] | None = None, n_steps: int = N_STEPS) -> None:
         super().__init__()
+        if isinstance(options, dict):
+            options = self.options_class.from_dict(options)
+        self.options = options if options is not None else self.options_class()
+        if type(self.options) is not self.options_class:
+            raise ValueError(f"{type(self).__name__} takes {self.options_class.__name__}, "
+                             f"got {type(self.options).__name__}")
         self.n_steps = n_steps
-        self.options = options or Options()
-        if self.options.phase_templates < 1 or self.options.smoothing_passes < 1:
-            raise ValueError(f"phase_templates and smoothing_passes must be >= 1, got "
-                             f"{self.options.phase_templates} and {self.options.smoothing_passes}")
-        init = dict(DEFAULT_GAINS, **(gains or {}))
-        unknown = set(init) - set(DEFAULT_GAINS)
-        if unknown:
-            raise ValueError(f"unknown gains {sorted(unknown)}: allowed are {sorted(DEFAULT_GAINS)}")
-        # stored as logarithms so that training keeps every gain positive
-        self.gains = nn.ParameterDict({
-            k: nn.Parameter(torch.full((n_steps,), float(v)).clamp_min(1e-6).log()) for k, v in init.items()})
+        self.gain_kinds: dict[str, str] = {}
+        self.gains = nn.ParameterDict()
+        for name, (value, kind, steps) in self.initial_gains().items():
+            terms = value if isinstance(value, tuple) else (value,)
+            raw = torch.tensor([_stored(float(v), kind) for v in terms]).repeat(steps, 1)
+            self.gains[name] = nn.Parameter(raw if len(terms) > 1 else raw[:, 0].clone())
+            self.gain_kinds[name] = kind
+
+    def initial_gains(self) -> dict[str, tuple[float | tuple[float, ...], str, int]]:
+        """Gains as (value per step, stored as "log" or "logit", number of steps).
+
+        Set by hand so that the untrained model already segments; training refines them.
+        """
+        gains: dict[str, tuple[float | tuple[float, ...], str, int]] = {
+            "fg": (0.5, "log", self.n_steps),  # step size of the FG correction
+            "bg": (0.5, "log", self.n_steps),  # ... of the BG correction
+            "alpha": (2.0, "log", self.n_steps),  # ... of the A correction
+            "init_alpha": (4.0, "log", N_INIT),  # motion evidence into A, at the initialising steps
+            "motion": (0.5, "logit", self.n_steps),  # weight of T~ in the average with T_t-1
+            "phase_filter": (0.5, "logit", self.n_steps),  # blend of T with its filtered version
+        }
+        if self.options.dog:
+            # A + amplitude * (G(sigma_centre) * A - surround * G(sigma_surround) * A)
+            gains["dog"] = ((0.5, 1.0, 0.7, 4.0), "log", self.n_steps)
+        return gains
 
     def gain(self, name: str, t: int) -> Tensor:
-        """The positive gain ``name`` at step ``t`` (the last one for later steps)."""
-        return self.gains[name][min(t, self.n_steps - 1)].exp()
+        """The gain ``name`` at step ``t`` (the last stored step for later ones)."""
+        raw = self.gains[name][min(t, len(self.gains[name]) - 1)]
+        return raw.exp() if self.gain_kinds[name] == "log" else torch.sigmoid(raw)
 
-    def forward(self, seed_frames: Tensor, n_future: int = 10) -> Tensor:
-        """Predict ``n_future`` frames (B x n_future x H x W) from B x S x H x W seed frames."""
-        return self.run(seed_frames, n_future)[0]
+    # -- the pieces of one step --------------------------------------------------------------
+    def min_seed_frames(self) -> int:
+        """Seed frames the model needs: the initialising steps and the frame before them."""
+        return N_INIT + 1
 
-    # -- the pieces of one step ----------------------------------------------------------------
-    def measure_motion(self, diffs: list[Tensor], motion: Tensor) -> tuple[Tensor, Tensor]:
-        """Motion field and velocity from the temporal differences seen so far.
+    def init_steps(self, n_seed: int) -> int:
+        """Observed steps before the first prediction-correction step."""
+        return N_INIT
 
-        Differences of consecutive frames cancel the static background. With phase
-        filtering, ``T`` is the ramp of the phase-correlation peak between the first
-        and the newest difference, divided by their time lag (a growing baseline makes
-        the subpixel estimate ever more precise). Without it, ``T`` is the running mean
-        of the raw phase differences of consecutive differences.
-        """
-        lag = len(diffs) - 1
-        if lag < 1:
-            b, h, w = diffs[0].shape
-            return motion, diffs[0].new_zeros(b, 2)
-        if self.options.phase_filter:
-            velocity = fourier.correlation_peak(fourier.cross_power(diffs[0], diffs[-1])) / lag
-            h, w = diffs[0].shape[-2:]
-            return fourier.phase_ramp(velocity, h, w), velocity
-        raw = fourier.phase_difference(diffs[-2], diffs[-1])
-        motion = fourier.normalise(motion * (lag - 1) + raw) if lag > 1 else raw
-        return motion, fourier.estimate_shift(motion)
+    def initialise(self, x: Tensor, t: int, motion: Tensor | None, layers: Layers | None) -> Layers | None:
+        """A, FG and BG at an initialising step ``t`` (1 or 2), from the frames ``F_t-1`` and ``F_t``."""
+        obs, last = x[:, t], x[:, t - 1]
+        alpha = self.filter_alpha(self.gain("init_alpha", t - 1) * (obs - last).abs(), t)
+        fg = obs * alpha if self.options.fg_init == "masked" else obs
+        return Layers(fg=fg, bg=last, alpha=alpha)
 
     @staticmethod
     def predict_layers(fg: Tensor, alpha: Tensor, motion: Tensor) -> tuple[Tensor, Tensor]:
         """The prediction step: move FG and A by ``T`` (A kept in [0, 1]); BG stays."""
         return fourier.apply_motion(fg, motion), fourier.apply_motion(alpha, motion).clamp(0.0, 1.0)
 
+    @staticmethod
+    def compose(fg: Tensor, bg: Tensor, alpha: Tensor) -> Tensor:
+        """Eq. 3: ``A * FG + (1 - A) * BG``."""
+        return alpha * fg + (1 - alpha) * bg
+
+    def correct(self, layers: Layers, obs: Tensor, t: int) -> Layers:
+        """One gradient step on ``0.5 * (F_hat - F_t)**2`` for FG, BG and A, each with its gain.
+
+        Then the DoG filter on A.
+        """
+        fg, bg, alpha = layers.fg, layers.bg, layers.alpha
+        err = self.compose(fg, bg, alpha) - obs
+        new_alpha = (alpha - self.gain("alpha", t) * err * (fg - bg)).clamp(0.0, 1.0)
+        return Layers(fg=fg - self.gain("fg", t) * err * alpha,
+                      bg=bg - self.gain("bg", t) * err * (1 - alpha),
+                      alpha=self.filter_alpha(new_alpha, t), seen=layers.seen)
+
     def filter_alpha(self, alpha: Tensor, t: int) -> Tensor:
-        """Difference-of-Gaussians sharpening (blob-like masks), then clamp to [0, 1]."""
+        """Difference of Gaussians on A (blob-like masks), then clamp to [0, 1]."""
         if self.options.dog:
-            o = self.options
-            alpha = alpha + self.gain("dog", t) * fourier.difference_of_gaussians(alpha, o.sigma_centre, o.sigma_surround)
+            amplitude, surround, sigma_c, sigma_s = self.gain("dog", t).unbind(-1)
+            h, w = alpha.shape[-2:]
+            resp = (fourier.gaussian_response(h, w, sigma_c, alpha.device)
+                    - surround * fourier.gaussian_response(h, w, sigma_s, alpha.device))
+            alpha = alpha + amplitude * torch.fft.ifft2(torch.fft.fft2(alpha) * resp).real
         return alpha.clamp(0.0, 1.0)
 
-    def refine(self, name: str, x: Tensor, t: int, context: Tensor | None = None, first: bool = False) -> Tensor:
+    def observe_motion(self, x: Tensor, t: int, motion: Tensor | None) -> Tensor | None:
+        """Motion to predict frame ``t`` with; the paper uses ``T`` as the last step left it."""
+        return motion
+
+    def update_motion(self, before: Layers, after: Layers, motion: Tensor | None, t: int) -> Tensor:
+        """``T~`` from the phase differences of A and of FG between two steps, averaged into ``T``.
+
+        At the first estimate ``T~`` alone is ``T``; then ``T`` is phase-filtered.
+        """
+        cross_a = fourier.cross_power(before.alpha, after.alpha)
+        measured, energy = fourier.unit_spectrum(cross_a), cross_a.abs()
+        if self.options.combine == "mean":
+            cross_f = fourier.cross_power(before.fg, after.fg)
+            measured = fourier.normalise(measured + fourier.unit_spectrum(cross_f), fourier.PHASOR_EPS)
+            energy = energy + cross_f.abs()
+        if motion is not None:
+            g = self.gain("motion", t)
+            measured = fourier.normalise((1 - g) * motion + g * measured, fourier.PHASOR_EPS)
+        if self.options.phase_filter:
+            weight = energy if self.options.filter_weight == "energy" else None
+            if self.options.filter_kind == "ramp":
+                measured = fourier.phase_filter(measured, weight, self.gain("phase_filter", t))[0]
+            else:
+                measured = fourier.averaging_phase_filter(measured, self.gain("phase_filter", t), weight)
+        return measured
+
+    def refine(self, name: str, x: Tensor, t: int, layers: Layers, obs: Tensor | None, first: bool) -> Tensor:
         """Hook for the learnable extension; the zero-parameter model keeps its states as they are.
 
-        ``name`` is ``"fg"``, ``"bg"`` or ``"alpha"``, ``t`` the step, ``context`` the
-        background's observation confidence (for ``"bg"``), ``first`` true at the first
-        segmentation.
+        ``name`` is ``"alpha"``, ``"fg"`` or ``"bg"``, ``x`` that state after step ``t``,
+        ``layers`` all states of the step (A, FG already refined), ``obs`` the frame (``None``
+        after the seed frames), ``first`` true at the first step with states.
         """
         return x
 
-    @staticmethod
-    def smooth_background(x: Tensor, alpha: Tensor, velocity: Tensor, bg: Tensor, seen: Tensor
-                          ) -> tuple[Tensor, Tensor]:
-        """Re-estimate BG from every seed frame, with the final mask moved back along the velocity.
+    def finish_seed(self, x: Tensor, layers: Layers, motion: Tensor) -> Layers:
+        """After the last seed frame: the paper's model goes straight to predicting."""
+        return layers
 
-        A smoother's backward look: once the filter knows the mask and the velocity, it can tell
-        which pixels each earlier frame showed as background, including those its running
-        estimate missed because its mask was too large then. Each pixel becomes the average of
-        the frames that showed it (weighted by ``(1 - alpha)**4``); where no frame did, BG and
-        ``seen`` stay as they were.
-        """
-        s = x.shape[1]
-        lags = torch.arange(s - 1, -1, -1, dtype=x.dtype, device=x.device)
-        past = fourier.real_shift(alpha[:, None], -lags[None, :, None] * velocity[:, None, :])
-        weight = (1 - past.clamp(0.0, 1.0)) ** 4
-        total = weight.sum(1)
-        confidence = total.clamp(0.0, 1.0)
-        smooth = (weight * x).sum(1) / total.clamp_min(1e-6)
-        return confidence * smooth + (1 - confidence) * bg, torch.maximum(seen, confidence)
+    def roll_out(self, x: Tensor, layers: Layers, motion: Tensor, n_future: int,
+                 states: States, keep_states: bool) -> list[Tensor]:
+        """Predict ``n_future`` frames from the state alone: FG and A move by ``T``, BG stays."""
+        preds = []
+        for _ in range(n_future):
+            fg, alpha = self.predict_layers(layers.fg, layers.alpha, motion)
+            layers = Layers(fg=fg, bg=layers.bg, alpha=alpha, seen=layers.seen)
+            preds.append(self.compose(fg, layers.bg, alpha).clamp(0.0, 1.0))
+            states.record(keep_states, layers, motion, preds[-1])
+        return preds
 
-    def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor,
-                      n_templates: int | None = None) -> list[tuple[Tensor, Tensor, int]]:
-        """Re-estimate premultiplied FG and A from all seed frames: ``(premult, alpha, lag)`` templates.
-
-        Template ``lag`` describes the layers as they were ``lag`` frames before the last seed
-        frame. Each seed frame ``j`` is moved by the velocity to that frame's position, where
-        ``x_j - bg_j = premult - alpha * bg_j`` holds per pixel (``bg_j``: BG moved the same
-        way). Under a moving digit the aligned background changes from frame to frame, so
-        ``premult`` and ``alpha`` follow per pixel from a 2 x 2 least-squares system; the
-        given ``premult`` (FG times A) and A enter with weight ``layer_prior`` (they decide where the
-        background does not vary). Frames whose shift is not a whole number of pixels are
-        down-weighted, because a sub-pixel Fourier shift of a sharp edge rings. For motion
-        by half pixels, the two templates (``phase_templates=2``) give every future frame one
-        that reaches it by a whole-pixel shift (:meth:`roll_templates`). ``n_templates``
-        (default: the option ``phase_templates``) limits how many are made.
-        """
-        o = self.options
-        s = x.shape[1]
-        templates = []
-        for lag in range(o.phase_templates if n_templates is None else n_templates):
-            target = s - 1 - lag
-            shift = (target - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, None, :]
-            off = (shift - shift.round()).abs()  # distance of each shift from whole pixels, per axis
-            w = (1 - 2 * off).clamp_min(0.0).prod(-1) ** 4  # B x S
-            xa = fourier.real_shift(x, shift)  # the seed frames, aligned
-            ba = fourier.real_shift(bg[:, None], shift)  # the background as each aligned frame shows it
-            back = -lag * velocity
-            prior_alpha = fourier.fourier_shift(alpha, back).clamp(0.0, 1.0)
-            prior_premult = fourier.fourier_shift(premult, back)
-            lam = o.layer_prior
-            # weighted sums over the frames of the residual y = xa - ba, its product with ba, ...
-            sb, sbb = torch.einsum("bs,bshw->bhw", w, ba), torch.einsum("bs,bshw->bhw", w, ba * ba)
-            sx, sbx = torch.einsum("bs,bshw->bhw", w, xa), torch.einsum("bs,bshw->bhw", w, ba * xa)
-            sw = w.sum(1)[:, None, None] + lam
-            ry = sx - sb + lam * prior_premult
-            rby = sbb - sbx + lam * prior_alpha
-            sbb = sbb + lam
-            # [[sw, -sb], [-sb, sbb]] @ [premult, alpha] = [ry, rby]; det >= lam * (sw + sbb) > 0
-            det = sw * sbb - sb * sb
-            new_alpha = ((sw * rby + sb * ry) / det).clamp(0.0, 1.0)
-            new_premult = torch.minimum(((ry * sbb + sb * rby) / det).clamp(0.0, 1.0), new_alpha)
-            templates.append((new_premult, new_alpha, lag))
-        return templates
-
-    @staticmethod
-    def roll_templates(templates: list[tuple[Tensor, Tensor, int]], velocity: Tensor, n_future: int
-                       ) -> tuple[Tensor, Tensor]:
-        """Premultiplied FG and A of the next ``n_future`` frames (B x n_future x H x W each).
-
-        Each frame comes from the template that reaches it by the shift closest to whole
-        pixels (per sequence; ties go to the newer template).
-        """
-        steps = torch.arange(1, n_future + 1, dtype=velocity.dtype, device=velocity.device)
-        best: tuple[Tensor, Tensor, Tensor] | None = None
-        for premult, alpha, lag in templates:
-            shift = (steps + lag)[None, :, None] * velocity[:, None, :]  # B x n_future x 2
-            off = (shift - shift.round()).abs().sum(-1)
-            moved = (fourier.real_shift(premult[:, None], shift),
-                     fourier.real_shift(alpha[:, None], shift).clamp(0.0, 1.0), off)
-            if best is None:
-                best = moved
-            else:
-                use = (moved[2] < best[2] - 1e-3)[:, :, None, None]
-                best = (torch.where(use, moved[0], best[0]), torch.where(use, moved[1], best[1]),
-                        torch.minimum(moved[2], best[2]))
-        assert best is not None
-        return best[0], best[1]
-
-    def fill_background(self, bg: Tensor, seen: Tensor) -> Tensor:
-        """Fill background that was never seen by normalised convolution of what was."""
-        sigma = self.options.sigma_fill
-        weight = seen.clamp(0, 1) ** 4
-        filled = fourier.gaussian_blur(bg * weight, sigma) / (fourier.gaussian_blur(weight, sigma) + 1e-3)
-        return weight * bg + (1 - weight) * filled
-
-    # -- the filter ----------------------------------------------------------------------------
+    # -- the filter --------------------------------------------------------------------------
     def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False
             ) -> tuple[Tensor, States]:
         """Filter the seed frames, then roll forward; returns (predictions, per-step states).
 
-        States are recorded after each observed frame from the second on, then after
-        each predicted frame.
+        States are recorded after each observed frame from the second on, then after each
+        predicted frame (entry ``k`` belongs to frame ``k + 1``).
         """
-        check_seed_frames(seed_frames, min_seed=2, n_future=n_future)
-        o = self.options
+        n_future = check_seed_frames(seed_frames, min_seed=self.min_seed_frames(), n_future=n_future)
         x = seed_frames.to(torch.float32)
         b, s, h, w = x.shape
+        n_init = self.init_steps(s)
         states = States()
-        n_init = max(1, min(o.n_init, s - 1))
-
-        motion = torch.ones(b, h, w, dtype=torch.complex64, device=x.device)
-        velocity = x.new_zeros(b, 2)
-        diffs: list[Tensor] = []
-        evidence = torch.zeros_like(x[:, 0])
-        # until the first segmentation, the model only gathers motion evidence: the
-        # frame is background, the prediction is the last frame
-        fg, bg, alpha = x[:, 0], x[:, 0], torch.zeros_like(x[:, 0])
-        seen = torch.ones_like(alpha)
+        layers: Layers | None = None
+        motion: Tensor | None = None
         for t in range(1, s):
-            obs, last = x[:, t], x[:, t - 1]
-            diffs.append(obs - last)
-            motion, velocity = self.measure_motion(diffs, motion)
+            obs = x[:, t]
+            motion = self.observe_motion(x, t, motion)
             if t <= n_init:
-                # motion-compensated evidence: moving pixels agree with the last frame moved by T,
-                # static ones with the last frame as it was
-                moved = fourier.apply_motion(last, motion)
-                evidence = fourier.apply_motion(evidence, motion) + (obs - last).abs() - (obs - moved).abs()
-                pred = last
-                if t == n_init:
-                    blob = fourier.gaussian_blur(evidence, o.sigma_init).clamp_min(0.0)
-                    alpha = self.filter_alpha(self.gain("alpha_init", t) * blob, t)
-                    fg = obs
-                    bg = alpha * x[:, 0] + (1 - alpha) * obs
-                    seen = 1 - alpha
-                    alpha = self.refine("alpha", alpha, t, first=True)
-                    fg = self.refine("fg", fg, t, first=True)
-                    bg = self.refine("bg", bg, t, context=seen, first=True)
-                else:
-                    bg = obs
+                pred = x[:, t - 1]  # no motion known yet: the best guess is the last frame
+                new = self.initialise(x, t, motion, layers)
             else:
-                fg, alpha = self.predict_layers(fg, alpha, motion)
-                pred = alpha * fg + (1 - alpha) * bg
-                # correction: Kalman-scaled hard-wired gradients of 0.5 * (pred - obs)**2
-                err = pred - obs
-                bg = bg - _kalman(self.gain("bg", t), 1 - alpha) * err
-                if o.gauss_seidel:
-                    err = alpha * fg + (1 - alpha) * bg - obs
-                new_alpha = alpha - _kalman(self.gain("alpha", t), fg - bg) * err
-                if o.gauss_seidel:
-                    err = new_alpha * fg + (1 - new_alpha) * bg - obs
-                fg = fg - _kalman(self.gain("fg", t), new_alpha) * err
-                alpha = self.filter_alpha(new_alpha, t)
-                seen = torch.maximum(seen, 1 - alpha)
-                alpha = self.refine("alpha", alpha, t)
-                fg = self.refine("fg", fg, t)
-                bg = self.refine("bg", bg, t, context=seen)
-            self._record(states, keep_states, fg, bg, alpha, motion, velocity, pred)
-
-        if o.smooth_background:
-            bg, seen = self.smooth_background(x, alpha, velocity, bg, seen)
-        if o.fill_background:
-            bg = self.fill_background(bg, seen)
-        bg = self.refine("bg", bg, s, context=seen)
-        templates = None
-        if o.smooth_layers:
-            premult = alpha * fg
-            # without smooth_background a second round would only repeat the first
-            passes = o.smoothing_passes if o.smooth_background else 1
-            for p in range(passes):
-                if templates is not None:
-                    # the re-estimated mask tells better which seed frames showed the background
-                    premult, alpha, _ = templates[0]
-                    bg, seen = self.smooth_background(x, alpha, velocity, bg, seen)
-                    if o.fill_background:
-                        bg = self.fill_background(bg, seen)
-                    bg = self.refine("bg", bg, s, context=seen)
-                # an earlier pass only needs the newest template (for the background)
-                last = p == passes - 1
-                templates = self.smooth_layers(x, premult, alpha, bg, velocity, None if last else 1)
-        if templates is not None:
-            premults, alphas = self.roll_templates(templates, velocity, n_future)
-        preds = []
-        for k in range(n_future):
-            if templates is None:
-                fg, alpha = self.predict_layers(fg, alpha, motion)
-                frame = (alpha * fg + (1 - alpha) * bg).clamp(0.0, 1.0)
-            else:
-                alpha = alphas[:, k]
-                frame = (premults[:, k] + (1 - alpha) * bg).clamp(0.0, 1.0)
-                if keep_states:  # FG itself is only needed for the recorded states
-                    fg = torch.where(alpha > 1e-3, premults[:, k] / alpha.clamp_min(1e-3), bg)
-            preds.append(frame)
-            self._record(states, keep_states, fg, bg, alpha, motion, velocity, frame)
+                assert layers is not None and motion is not None
+                fg, alpha = self.predict_layers(layers.fg, layers.alpha, motion)
+                moved = Layers(fg=fg, bg=layers.bg, alpha=alpha, seen=layers.seen)
+                pred = self.compose(moved.fg, moved.bg, moved.alpha)
+                new = self.correct(moved, obs, t)
+            if new is not None:
+                first = layers is None
+                new.alpha = self.refine("alpha", new.alpha, t, new, obs, first)
+                new.fg = self.refine("fg", new.fg, t, new, obs, first)
+                new.bg = self.refine("bg", new.bg, t, new, obs, first)
+                if layers is not None:
+                    motion = self.update_motion(layers, new, motion, t)
+                layers = new
+            shown = layers if layers is not None else Layers(fg=x[:, 0], bg=obs, alpha=torch.zeros_like(obs))
+            states.record(keep_states, shown, motion if motion is not None else torch.ones_like(obs, dtype=torch.complex64), pred)
+        assert layers is not None and motion is not None
+        layers = self.finish_seed(x, layers, motion)
+        preds = self.roll_out(x, layers, motion, n_future, states, keep_states)
         out = torch.stack(preds, 1) if preds else x.new_zeros(b, 0, h, w)
         return out, states
 
-    @staticmethod
-    def _record(states: States, keep: bool, fg: Tensor, bg: Tensor, alpha: Tensor, motion: Tensor,
-                velocity: Tensor, frame: Tensor) -> None:
-        if keep:
-            for name, value in (("fg", fg), ("bg", bg), ("alpha", alpha), ("motion", motion),
-                                ("velocity", velocity), ("frame", frame)):
-                getattr(states, name).append(value.detach())
+    def forward(self, seed_frames: Tensor, n_future: int = 10) -> Tensor:
+        """Predict ``n_future`` frames (B x n_future x H x W) from B x S x H x W seed frames."""
+        return self.run(seed_frames, n_future)[0]
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -63,7 +63,8 @@ class ConvPGP(nn.Module):
         The mapping is inferred from the last two seed frames and then held fixed while
         the model feeds its own predictions back.
         """
-        check_seed_frames(seed_frames, min_seed=2, n_future=n_future)
+        n_future = check_seed_frames(seed_frames, min_seed=2, n_future=n_future)
+        seed_frames = seed_frames.to(self.u1.weight.dtype)  # float64/16 input, as our models take it
         b, s, h, w = seed_frames.shape
         x = seed_frames.unsqueeze(2)  # B x S x 1 x H x W
         gate = self.w2(self.mapping(x[:, s - 2], x[:, s - 1]))

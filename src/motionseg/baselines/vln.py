@@ -181,8 +181,9 @@ class VLNResNet(nn.Module):
         The seed frames are fed as ground truth; afterwards the model's own
         predictions are fed back.
         """
-        check_seed_frames(seed_frames, min_seed=2, n_future=n_future)
+        n_future = check_seed_frames(seed_frames, min_seed=2, n_future=n_future)
         self._check_size(seed_frames)
+        seed_frames = seed_frames.to(next(self.parameters()).dtype)  # float64/16 input, as our models take it
         b, s, h, w = seed_frames.shape
         if n_future == 0:
             return seed_frames.new_zeros(b, 0, h, w)

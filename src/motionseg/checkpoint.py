@@ -1,0 +1,172 @@
+"""Checkpoints: the one place where they are written and read.
+
+A checkpoint directory holds two files:
+
+* ``checkpoint.pt``: what :func:`motionseg.zoo.load` needs: the model's name, the arguments
+  that rebuild it (``model_args``: class and options, as nanoGPT stores its ``model_args``),
+  the weights, the training settings and learning curves, and provenance (commit, command,
+  versions, device, wall time);
+* ``resume.pt``: the optimizer and scheduler state, only needed to continue training. Kept
+  apart so that the weights of a large model can be shipped without it.
+
+Files are read with ``torch.load(weights_only=True)``: loading a checkpoint runs no code from
+it. Everything stored is plain data (tensors, numbers, strings, lists, dicts). Version-1
+checkpoints (one file with the optimizer inside) are still read for models without options,
+the baselines.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.torch_version import TorchVersion
+
+FORMAT = "motionseg-checkpoint"
+VERSION = 2
+READS = (1, 2)
+RESUME_NAME = "resume.pt"
+
+
+def _plain(obj: Any) -> Any:
+    """Tensors on the CPU and plain Python types only, so that the file loads anywhere, safely."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {(str(k) if isinstance(k, TorchVersion) else k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, str):
+        return str(obj)  # e.g. torch.__version__ is a str subclass that a safe load refuses
+    return obj
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write ``obj`` to ``path`` so that a reader never sees a half-written file.
+
+    The data go to ``path.tmp``, are flushed and fsynced, and only then renamed over ``path``;
+    the temporary file is removed if anything fails (including Ctrl-C).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(_plain(obj), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def model_args(model: nn.Module) -> dict[str, Any]:
+    """What rebuilds ``model``: its class and, for our models, its options."""
+    out: dict[str, Any] = {"class": type(model).__name__}
+    options = getattr(model, "options", None)
+    if options is not None:
+        out["options"] = options.to_dict()
+    return out
+
+
+def save(path: Path, model: nn.Module, name: str, image_size: int, *, step: int, config: dict[str, Any],
+         history: dict[str, Any], provenance: dict[str, Any],
+         optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None) -> None:
+    """Write ``checkpoint.pt`` at ``path`` and, given an optimizer, ``resume.pt`` beside it."""
+    path = Path(path)
+    if optimizer is not None:
+        save_atomic({"format": FORMAT, "version": VERSION, "model": name, "step": step,
+                     "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict() if scheduler is not None else None},
+                    path.with_name(RESUME_NAME))
+    save_atomic({"format": FORMAT, "version": VERSION, "model": name, "model_args": model_args(model),
+                 "image_size": image_size, "state_dict": model.state_dict(), "step": step,
+                 "config": config, "history": history, "provenance": provenance}, path)
+
+
+def _load(path: Path) -> Any:
+    # version-1 files stored torch.__version__ as a TorchVersion (a str subclass): allowed, nothing else
+    with torch.serialization.safe_globals([TorchVersion]):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read(path: Path, expect_model: str | None = None, image_size: int | None = None) -> dict[str, Any]:
+    """Read a checkpoint, with clear errors for missing, foreign, mismatched or unsafe files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; create it with "
+                                f"`python -m motionseg train {expect_model or 'MODEL'}`")
+    try:
+        ckpt = _load(path)
+    except Exception as err:  # truncated, foreign, or a pickle that would run code
+        raise ValueError(f"{path} is not a readable motionseg checkpoint "
+                         f"(it was read without running code from it): {str(err).splitlines()[0]}") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a motionseg checkpoint (no format tag {FORMAT!r})")
+    version = ckpt.get("version")
+    if version not in READS:
+        raise ValueError(f"{path} has checkpoint version {version}, this motionseg reads versions "
+                         f"{', '.join(map(str, READS))}; retrain with `python -m motionseg train {ckpt.get('model')}`")
+    if version == 1:
+        config = ckpt.get("model_config") or {}
+        if "revision" in config or ckpt.get("model") in ("zero_param", "learnable"):
+            raise ValueError(f"{path} is a version-1 checkpoint of the former {ckpt.get('model')!r} model, which "
+                             f"motionseg now calls {ckpt.get('model')}_plus and stores with its options; "
+                             f"retrain it with `python -m motionseg train {ckpt.get('model')}_plus`")
+        ckpt["model_args"] = {"class": config.get("class")}
+    if expect_model is not None and ckpt.get("model") != expect_model:
+        raise ValueError(f"{path} holds a {ckpt.get('model')!r} model, not {expect_model!r}")
+    if image_size is not None and ckpt.get("image_size") != image_size:
+        raise ValueError(f"{path} was trained for {ckpt.get('image_size')} x {ckpt.get('image_size')} images, "
+                         f"not {image_size} x {image_size}")
+    return ckpt
+
+
+def read_resume(path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer and scheduler state that belongs to checkpoint ``ckpt`` (read from ``path``)."""
+    path = Path(path)
+    if ckpt.get("version") == 1:
+        return {"optimizer": ckpt["optimizer"], "scheduler": ckpt["scheduler"]}
+    resume = path.with_name(RESUME_NAME)
+    if not resume.is_file():
+        raise FileNotFoundError(f"cannot resume {path}: its optimizer state {resume} is missing "
+                                f"(train again without --resume, with --force to replace the checkpoint)")
+    state = read(resume, expect_model=ckpt.get("model"))
+    if state.get("step") != ckpt.get("step"):
+        raise ValueError(f"cannot resume {path}: {resume} belongs to step {state.get('step')}, "
+                         f"the checkpoint to step {ckpt.get('step')}")
+    return state
+
+
+def check_fits(ckpt: dict[str, Any], model: nn.Module, path: Path) -> None:
+    """Raise ``ValueError`` unless checkpoint ``ckpt`` (read from ``path``) fits ``model``.
+
+    Class and options must be the same (the message names the options that differ), every
+    tensor must have the shape the model expects, and every weight must be finite.
+    """
+    got, expected = ckpt.get("model_args") or {}, model_args(model)
+    name = ckpt.get("model")
+    if got.get("class") != expected["class"]:
+        raise ValueError(f"{path} holds a {got.get('class')} ({name}), this model is a {expected['class']}")
+    if got.get("options", {}) != expected.get("options", {}):
+        a, b = got.get("options", {}), expected.get("options", {})
+        diff = {k: (a.get(k, "(absent)"), b.get(k, "(absent)")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+        shown = ", ".join(f"{k}: checkpoint {x!r}, model {y!r}" for k, (x, y) in diff.items())
+        raise ValueError(f"{path} was trained with other options than this {name} model: {shown}")
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} has no weights (state_dict)")
+    own = model.state_dict()
+    missing, extra = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(own[k].shape)})" for k in own
+             if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or extra or wrong:
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else []) + \
+                ([f"wrong shapes: {', '.join(wrong)}"] if wrong else [])
+        raise ValueError(f"{path} does not fit the {name} model: " + "; ".join(parts))
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"{path} has NaN or infinite weights in {bad}; it cannot predict anything")

@@ -1,0 +1,336 @@
+"""Our zero-parameter model: the paper's cycle (:mod:`motionseg.zero_param`) with steps of ours.
+
+Each step the paper does not have is a named option of :class:`PlusOptions`; with all of them
+off the model is exactly the paper's. On by default (the book's ladder adds them one at a time):
+
+* ``motion_from_differences``: ``T`` is not averaged from phase differences of A and FG but
+  measured from the frames: the phase-correlation *peak* between the first and the newest
+  temporal difference (differences cancel the static background), divided by their time lag,
+  so that the sub-pixel estimate sharpens as the lag grows; ``T`` is the ramp of that
+  translation. This is closer to phase-correlation trackers (Wolter et al., 2020) than to
+  the paper's T update.
+* ``kalman_gains``: each correction is scaled like a scalar Kalman gain
+  ``K = p * h / (p * h**2 + 1)`` (``h`` the derivative of the composed frame with respect to
+  that image, ``p`` the per-step gain): plain gradient descent for small ``p``, solving for
+  the image for large ``p``.
+* ``gauss_seidel``: BG, then A, then FG are corrected, each with the error recomputed from
+  the newest estimates.
+* ``evidence_init``: the first mask comes from motion-compensated evidence gathered over
+  ``n_init`` frames (pixels that agree with the last frame moved by ``T`` rather than with the
+  last frame as it was), blurred into a blob.
+* ``fill_background``: background that was never seen is filled in from its surroundings by
+  normalised convolution before predicting.
+
+Off by default, on in the learnable plus model (backward looks over the seed frames once the
+filter knows mask and velocity):
+
+* ``smooth_background``: BG is re-estimated from every seed frame that showed it;
+* ``smooth_layers``: FG and A are re-estimated by least squares over all seed frames aligned
+  by the motion, one template per sub-pixel phase of the motion (``phase_templates``), in
+  ``smoothing_passes`` rounds with the background.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from . import fourier
+from .zero_param import Layers, Options, States, ZeroParamModel
+
+@dataclass(frozen=True)
+class PlusOptions(Options):
+    """The paper's readings (inherited) and our steps, each a switch (see the module docstring)."""
+
+    motion_from_differences: bool = True
+    kalman_gains: bool = True
+    gauss_seidel: bool = True
+    evidence_init: bool = True
+    fill_background: bool = True
+    smooth_background: bool = False
+    smooth_layers: bool = False
+    n_init: int = 3  # frames observed before the first segmentation (evidence_init)
+    sigma_init: float = 4.0  # blur of the motion evidence into a blob (px)
+    sigma_fill: float = 4.0  # reach of the background fill-in (px)
+    layer_prior: float = 1e-3  # weight of the filter's own FG and A in the least-squares layers
+    phase_templates: int = 2  # FG/A templates for successive sub-pixel phases (smooth_layers)
+    smoothing_passes: int = 2  # rounds of BG, then FG and A, re-estimation (smooth_layers)
+
+    STEPS: ClassVar[tuple[str, ...]] = ("motion_from_differences", "kalman_gains", "gauss_seidel",
+                                        "evidence_init", "fill_background", "smooth_background",
+                                        "smooth_layers")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.evidence_init and not self.motion_from_differences:
+            raise ValueError("option evidence_init needs motion_from_differences (it compensates the "
+                             "evidence with the motion measured from the first frames)")
+        for name in ("n_init", "phase_templates", "smoothing_passes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"option {name} must be an integer >= 1, got {value!r}")
+        for name in ("sigma_init", "sigma_fill", "layer_prior"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"option {name} must be > 0, got {getattr(self, name)!r}")
+
+    @classmethod
+    def paper(cls, **changes: Any) -> "PlusOptions":
+        """All of our steps off (the paper's model), then ``changes``."""
+        return cls(**{**{name: False for name in cls.STEPS}, **changes})
+
+def kalman_gain(p: Tensor, h: Tensor) -> Tensor:
+    """Scalar Kalman gain for measurement sensitivity ``h`` and variance ratio ``p``."""
+    return p * h / (p * h * h + 1.0)
+
+class ZeroParamPlus(ZeroParamModel):
+    """The paper's zero-parameter model with our steps as options (all on by default but the smoothers)."""
+
+    options_class: ClassVar[type[Options]] = PlusOptions
+    options: PlusOptions
+
+    def initial_gains(self) -> dict[str, tuple[float | tuple[float, ...], str, int]]:
+        gains = super().initial_gains()
+        o = self.options
+        if o.kalman_gains:  # Kalman ratios p (prior over measurement variance) instead of step sizes
+            gains.update(fg=(20.0, "log", self.n_steps), bg=(5.0, "log", self.n_steps),
+                         alpha=(20.0, "log", self.n_steps))
+        if o.motion_from_differences:  # T is measured, not averaged and filtered
+            del gains["motion"], gains["phase_filter"]
+        if o.evidence_init:  # the scale of the first alpha from the motion evidence
+            del gains["init_alpha"]
+            gains["alpha_init"] = (40.0, "log", self.n_steps)
+        return gains
+
+    # -- motion from temporal differences ------------------------------------------------------
+    def observe_motion(self, x: Tensor, t: int, motion: Tensor | None) -> Tensor | None:
+        """With ``motion_from_differences``: ``T`` from the differences of frames ``0 .. t``.
+
+        With the phase filter, the ramp of the phase-correlation peak between the first and
+        the newest difference over their lag; without it, the running mean of the raw phase
+        differences of consecutive differences.
+        """
+        if not self.options.motion_from_differences:
+            return motion
+        b, _, h, w = x.shape
+        if motion is None:
+            motion = torch.ones(b, h, w, dtype=torch.complex64, device=x.device)
+        lag = t - 1
+        if lag < 1:
+            return motion
+        first, newest = x[:, 1] - x[:, 0], x[:, t] - x[:, t - 1]
+        if self.options.phase_filter:
+            velocity = fourier.correlation_peak(fourier.cross_power(first, newest)) / lag
+            return fourier.phase_ramp(velocity, h, w)
+        raw = fourier.phase_difference(x[:, t - 1] - x[:, t - 2], newest)
+        return fourier.normalise(motion * (lag - 1) + raw) if lag > 1 else raw
+
+    def update_motion(self, before: Layers, after: Layers, motion: Tensor | None, t: int) -> Tensor:
+        if self.options.motion_from_differences:
+            assert motion is not None
+            return motion
+        return super().update_motion(before, after, motion, t)
+
+    # -- the first segmentation ----------------------------------------------------------------
+    def min_seed_frames(self) -> int:
+        return 2 if self.options.evidence_init else super().min_seed_frames()
+
+    def init_steps(self, n_seed: int) -> int:
+        if self.options.evidence_init:
+            return max(1, min(self.options.n_init, n_seed - 1))
+        return super().init_steps(n_seed)
+
+    def initialise(self, x: Tensor, t: int, motion: Tensor | None, layers: Layers | None) -> Layers | None:
+        """With ``evidence_init``: the first segmentation after ``n_init`` frames of motion evidence."""
+        o = self.options
+        if not o.evidence_init:
+            new = super().initialise(x, t, motion, layers)
+            assert new is not None
+            seen = 1 - new.alpha
+            new.seen = seen if layers is None or layers.seen is None else torch.maximum(layers.seen, seen)
+            return new
+        if t < self.init_steps(x.shape[1]):
+            return None
+        # motion-compensated evidence: moving pixels agree with the last frame moved by T,
+        # static ones with the last frame as it was
+        evidence = torch.zeros_like(x[:, 0])
+        step_motion: Tensor | None = None
+        for k in range(1, t + 1):
+            step_motion = self.observe_motion(x, k, step_motion)
+            assert step_motion is not None
+            obs, last = x[:, k], x[:, k - 1]
+            moved = fourier.apply_motion(last, step_motion)
+            evidence = fourier.apply_motion(evidence, step_motion) + (obs - last).abs() - (obs - moved).abs()
+        blob = fourier.gaussian_blur(evidence, o.sigma_init).clamp_min(0.0)
+        alpha = self.filter_alpha(self.gain("alpha_init", t) * blob, t)
+        obs = x[:, t]
+        return Layers(fg=obs, bg=alpha * x[:, 0] + (1 - alpha) * obs, alpha=alpha, seen=1 - alpha)
+
+    # -- the correction ------------------------------------------------------------------------
+    def correct(self, layers: Layers, obs: Tensor, t: int) -> Layers:
+        """Kalman-scaled and/or Gauss-Seidel corrections (the paper's step with both off)."""
+        o = self.options
+        if o.kalman_gains or o.gauss_seidel:
+            fg, bg, alpha = layers.fg, layers.bg, layers.alpha
+
+            def step(name: str, h: Tensor) -> Tensor:
+                p = self.gain(name, t)
+                return kalman_gain(p, h) if o.kalman_gains else p * h
+
+            err = self.compose(fg, bg, alpha) - obs
+            bg = bg - step("bg", 1 - alpha) * err
+            if o.gauss_seidel:
+                err = self.compose(fg, bg, alpha) - obs
+            new_alpha = alpha - step("alpha", fg - bg) * err
+            if o.gauss_seidel:
+                err = self.compose(fg, bg, new_alpha) - obs
+            fg = fg - step("fg", new_alpha) * err
+            new = Layers(fg=fg, bg=bg, alpha=self.filter_alpha(new_alpha, t), seen=layers.seen)
+        else:
+            new = super().correct(layers, obs, t)
+        if new.seen is not None:
+            new.seen = torch.maximum(new.seen, 1 - new.alpha)
+        return new
+
+    # -- after the seed frames -----------------------------------------------------------------
+    def finish_seed(self, x: Tensor, layers: Layers, motion: Tensor) -> Layers:
+        """Re-estimate BG from all seed frames (``smooth_background``), fill in what was never seen."""
+        o = self.options
+        bg, seen = layers.bg, layers.seen
+        assert seen is not None
+        if o.smooth_background:
+            bg, seen = self.smooth_background(x, layers.alpha, fourier.estimate_shift(motion), bg, seen)
+        if o.fill_background:
+            bg = self.fill_background(bg, seen)
+        layers = Layers(fg=layers.fg, bg=bg, alpha=layers.alpha, seen=seen)
+        layers.bg = self.refine("bg", bg, x.shape[1], layers, None, False)
+        return layers
+
+    def roll_out(self, x: Tensor, layers: Layers, motion: Tensor, n_future: int,
+                 states: States, keep_states: bool) -> list[Tensor]:
+        """With ``smooth_layers``: roll out least-squares templates; else the paper's roll-out."""
+        o = self.options
+        if not o.smooth_layers:
+            return super().roll_out(x, layers, motion, n_future, states, keep_states)
+        velocity = fourier.estimate_shift(motion)
+        premult, alpha, bg, seen = layers.alpha * layers.fg, layers.alpha, layers.bg, layers.seen
+        assert seen is not None
+        # without smooth_background a second round would only repeat the first
+        passes = o.smoothing_passes if o.smooth_background else 1
+        templates: list[tuple[Tensor, Tensor, int]] = []
+        for p in range(passes):
+            if templates:
+                # the re-estimated mask tells better which seed frames showed the background
+                premult, alpha, _ = templates[0]
+                bg, seen = self.smooth_background(x, alpha, velocity, bg, seen)
+                if o.fill_background:
+                    bg = self.fill_background(bg, seen)
+                bg = self.refine("bg", bg, x.shape[1], Layers(fg=layers.fg, bg=bg, alpha=alpha, seen=seen), None, False)
+            # an earlier pass only needs the newest template (for the background)
+            last = p == passes - 1
+            templates = self.smooth_layers(x, premult, alpha, bg, velocity, None if last else 1)
+        premults, alphas = self.roll_templates(templates, velocity, n_future)
+        preds = []
+        for k in range(n_future):
+            alpha = alphas[:, k]
+            preds.append((premults[:, k] + (1 - alpha) * bg).clamp(0.0, 1.0))
+            if keep_states:  # FG itself is only needed for the recorded states
+                fg = torch.where(alpha > 1e-3, premults[:, k] / alpha.clamp_min(1e-3), bg)
+                states.record(True, Layers(fg=fg, bg=bg, alpha=alpha, seen=seen), motion, preds[-1])
+        return preds
+
+    @staticmethod
+    def smooth_background(x: Tensor, alpha: Tensor, velocity: Tensor, bg: Tensor, seen: Tensor
+                          ) -> tuple[Tensor, Tensor]:
+        """Re-estimate BG from every seed frame, with the final mask moved back along the velocity.
+
+        A smoother's backward look: once the filter knows the mask and the velocity, it can tell
+        which pixels each earlier frame showed as background, including those its running
+        estimate missed because its mask was too large then. Each pixel becomes the average of
+        the frames that showed it (weighted by ``(1 - alpha)**4``); where no frame did, BG and
+        ``seen`` stay as they were.
+        """
+        s = x.shape[1]
+        lags = torch.arange(s - 1, -1, -1, dtype=x.dtype, device=x.device)
+        past = fourier.real_shift(alpha[:, None], -lags[None, :, None] * velocity[:, None, :])
+        weight = (1 - past.clamp(0.0, 1.0)) ** 4
+        total = weight.sum(1)
+        confidence = total.clamp(0.0, 1.0)
+        smooth = (weight * x).sum(1) / total.clamp_min(1e-6)
+        return confidence * smooth + (1 - confidence) * bg, torch.maximum(seen, confidence)
+
+    def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor,
+                      n_templates: int | None = None) -> list[tuple[Tensor, Tensor, int]]:
+        """Re-estimate premultiplied FG and A from all seed frames: ``(premult, alpha, lag)`` templates.
+
+        Template ``lag`` describes the layers as they were ``lag`` frames before the last seed
+        frame. Each seed frame ``j`` is moved by the velocity to that frame's position, where
+        ``x_j - bg_j = premult - alpha * bg_j`` holds per pixel (``bg_j``: BG moved the same
+        way). Under a moving digit the aligned background changes from frame to frame, so
+        ``premult`` and ``alpha`` follow per pixel from a 2 x 2 least-squares system; the
+        given ``premult`` (FG times A) and A enter with weight ``layer_prior`` (they decide where the
+        background does not vary). Frames whose shift is not a whole number of pixels are
+        down-weighted, because a sub-pixel Fourier shift of a sharp edge rings. For motion
+        by half pixels, the two templates (``phase_templates=2``) give every future frame one
+        that reaches it by a whole-pixel shift (:meth:`roll_templates`). ``n_templates``
+        (default: the option ``phase_templates``) limits how many are made.
+        """
+        o = self.options
+        s = x.shape[1]
+        templates = []
+        for lag in range(o.phase_templates if n_templates is None else n_templates):
+            target = s - 1 - lag
+            shift = (target - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, None, :]
+            off = (shift - shift.round()).abs()  # distance of each shift from whole pixels, per axis
+            w = (1 - 2 * off).clamp_min(0.0).prod(-1) ** 4  # B x S
+            xa = fourier.real_shift(x, shift)  # the seed frames, aligned
+            ba = fourier.real_shift(bg[:, None], shift)  # the background as each aligned frame shows it
+            back = -lag * velocity
+            prior_alpha = fourier.fourier_shift(alpha, back).clamp(0.0, 1.0)
+            prior_premult = fourier.fourier_shift(premult, back)
+            lam = o.layer_prior
+            # weighted sums over the frames of the residual y = xa - ba, its product with ba, ...
+            sb, sbb = torch.einsum("bs,bshw->bhw", w, ba), torch.einsum("bs,bshw->bhw", w, ba * ba)
+            sx, sbx = torch.einsum("bs,bshw->bhw", w, xa), torch.einsum("bs,bshw->bhw", w, ba * xa)
+            sw = w.sum(1)[:, None, None] + lam
+            ry = sx - sb + lam * prior_premult
+            rby = sbb - sbx + lam * prior_alpha
+            sbb = sbb + lam
+            # [[sw, -sb], [-sb, sbb]] @ [premult, alpha] = [ry, rby]; det >= lam * (sw + sbb) > 0
+            det = sw * sbb - sb * sb
+            new_alpha = ((sw * rby + sb * ry) / det).clamp(0.0, 1.0)
+            new_premult = torch.minimum(((ry * sbb + sb * rby) / det).clamp(0.0, 1.0), new_alpha)
+            templates.append((new_premult, new_alpha, lag))
+        return templates
+
+    @staticmethod
+    def roll_templates(templates: list[tuple[Tensor, Tensor, int]], velocity: Tensor, n_future: int
+                       ) -> tuple[Tensor, Tensor]:
+        """Premultiplied FG and A of the next ``n_future`` frames (B x n_future x H x W each).
+
+        Each frame comes from the template that reaches it by the shift closest to whole
+        pixels (per sequence; ties go to the newer template).
+        """
+        steps = torch.arange(1, n_future + 1, dtype=velocity.dtype, device=velocity.device)
+        best: tuple[Tensor, Tensor, Tensor] | None = None
+        for premult, alpha, lag in templates:
+            shift = (steps + lag)[None, :, None] * velocity[:, None, :]  # B x n_future x 2
+            off = (shift - shift.round()).abs().sum(-1)
+            moved = (fourier.real_shift(premult[:, None], shift),
+                     fourier.real_shift(alpha[:, None], shift).clamp(0.0, 1.0), off)
+            if best is None:
+                best = moved
+            else:
+                use = (moved[2] < best[2] - 1e-3)[:, :, None, None]
+                best = (torch.where(use, moved[0], best[0]), torch.where(use, moved[1], best[1]),
+                        torch.minimum(moved[2], best[2]))
+        assert best is not None
+        return best[0], best[1]
+
+    def fill_background(self, bg: Tensor, seen: Tensor) -> Tensor:
+        """Fill background that was never seen by normalised convolution of what was."""
+        sigma = self.options.sigma_fill
+        weight = seen.clamp(0, 1) ** 4
+        filled = fourier.gaussian_blur(bg * weight, sigma) / (fourier.gaussian_blur(weight, sigma) + 1e-3)
+        return weight * bg + (1 - weight) * filled
