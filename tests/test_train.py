@@ -4,14 +4,15 @@ Tiny runs (a few steps of batch 2 at 64 x 64) keep this file fast on two CPU cor
 """
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from motionseg import train, zoo
-from motionseg.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+from motionseg import checkpoint, train, zoo
 
 SIZE = 64
 CPU = torch.device("cpu")
@@ -24,7 +25,7 @@ def tiny(name: str = "zero_param", **overrides) -> train.TrainConfig:
 
 
 def read(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return checkpoint.read(path)
 
 
 @pytest.fixture(scope="module")
@@ -69,38 +70,103 @@ def test_resume_equals_uninterrupted_zero_param(uninterrupted, tmp_path: Path) -
     _assert_same_run(resumed, again)
 
 
-def test_resume_equals_uninterrupted_conv_pgp(tmp_path: Path) -> None:
-    cfg = tiny("conv_pgp", steps=2, n_train=4, val_every=2, checkpoint_every=2)
-    full = train.train(cfg, tmp_path / "a" / "conv_pgp" / "checkpoint.pt", progress=False, device=CPU)
-    resumed = _resume_in_pieces(cfg, tmp_path / "b" / "conv_pgp" / "checkpoint.pt", pieces=1)
+@pytest.mark.parametrize("name", ["learnable", "zero_param_plus", "learnable_plus", "conv_pgp", "vln_resnet",
+                                  "vln_ldc"])
+def test_resume_equals_uninterrupted(name: str, tmp_path: Path) -> None:
+    size = 32 if name.startswith("vln") else SIZE
+    cfg = tiny(name, steps=2, n_train=4, val_every=2, checkpoint_every=2, size=size, init_from=None)
+    full = train.train(cfg, tmp_path / "a" / name / "checkpoint.pt", progress=False, device=CPU)
+    resumed = _resume_in_pieces(cfg, tmp_path / "b" / name / "checkpoint.pt", pieces=1)
     _assert_same_run(full, resumed)
+
+
+def test_a_run_can_be_extended_past_its_schedule(uninterrupted, tmp_path: Path) -> None:
+    model, history, _ = uninterrupted
+    out = tmp_path / "zero_param" / "checkpoint.pt"
+    train.train(tiny(steps=2), out, progress=False, device=CPU)
+    extended, ext_history = train.train(tiny(steps=4), out, resume=True, progress=False, device=CPU)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(extended.state_dict()[k], v, atol=1e-6, rtol=0)
+    assert ext_history.step == history.step and ext_history.loss == pytest.approx(history.loss, abs=1e-9)
+    runs = read(out)["provenance"]["runs"]
+    assert [r["steps"] for r in runs] == [[0, 2], [2, 4]]
+
+
+def test_an_existing_checkpoint_is_never_overwritten_silently(uninterrupted, tmp_path: Path) -> None:
+    out = tmp_path / "zero_param" / "checkpoint.pt"
+    train.train(tiny(steps=1), out, progress=False, device=CPU)
+    before = out.read_bytes()
+    with pytest.raises(FileExistsError, match="--resume.*--force"):
+        train.train(tiny(steps=1), out, progress=False, device=CPU)
+    assert out.read_bytes() == before
+    train.train(tiny(steps=1), out, progress=False, device=CPU, force=True)
+    assert read(out)["step"] == 1
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(uninterrupted, tmp_path: Path, monkeypatch) -> None:
+    model, history, _ = uninterrupted
+    out = tmp_path / "zero_param" / "checkpoint.pt"
+    calls = []
+    loss = train.sequence_loss
+
+    def ctrl_c_at_step_3(*args, **kwargs):  # Ctrl-C arrives during the forward pass of step 3
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(train, "sequence_loss", ctrl_c_at_step_3)
+    with pytest.raises(train.Interrupted, match="after step 3"):
+        train.train(tiny(), out, progress=False, device=CPU)
+    monkeypatch.setattr(train, "sequence_loss", loss)
+    assert read(out)["step"] == 3  # the step under way was finished and saved
+    assert sorted(p.name for p in out.parent.iterdir()) == ["checkpoint.pt", "resume.pt"]
+    resumed, resumed_history = train.train(tiny(), out, resume=True, progress=False, device=CPU)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v, atol=1e-6, rtol=0)
+    assert resumed_history.loss == pytest.approx(history.loss, abs=1e-9)
+
+
+def test_training_lowers_the_validation_error(uninterrupted) -> None:
+    # a short run of the paper's model lowers the error of its validation sequences
+    model, history, _ = uninterrupted
+    val = train._validation_frames(tiny())
+    untrained = train.validate(zoo.build("zero_param"), val, 10, CPU)
+    assert history.val_mse[-1] < untrained, (history.val_mse, untrained)
 
 
 def test_checkpoint_contents(uninterrupted) -> None:
     _, history, out = uninterrupted
     ckpt = read(out)
-    assert ckpt["format"] == CHECKPOINT_FORMAT
-    assert ckpt["version"] == CHECKPOINT_VERSION
-    assert ckpt["model"] == "zero_param"
-    assert ckpt["image_size"] == SIZE
-    assert ckpt["step"] == 4
+    assert ckpt["format"] == checkpoint.FORMAT and ckpt["version"] == checkpoint.VERSION
+    assert ckpt["model"] == "zero_param" and ckpt["image_size"] == SIZE and ckpt["step"] == 4
     assert ckpt["config"] == train.asdict(tiny())
-    assert ckpt["model_config"] == zoo.model_config(zoo.build("zero_param"))
-    for key in ("commit", "torch", "numpy", "python", "device", "wall_seconds", "profile", "seed"):
-        assert key in ckpt["provenance"], key
-    assert ckpt["provenance"]["torch"] == torch.__version__
-    assert ckpt["provenance"]["profile"] == "quick" and ckpt["provenance"]["seed"] == 0
-    assert ckpt["provenance"]["wall_seconds"] >= 0
-    assert ckpt["history"] == train.asdict(history)
-    assert ckpt["history"]["val_step"] == [2, 4]
-    assert ckpt["optimizer"] is not None and ckpt["scheduler"] is not None
+    assert ckpt["model_args"] == {"class": "ZeroParamModel", "options": zoo.build("zero_param").options.to_dict()}
+    prov = ckpt["provenance"]
+    for key in ("commit", "command", "torch", "numpy", "python", "device", "wall_seconds", "profile", "seed", "runs"):
+        assert key in prov, key
+    assert prov["torch"] == str(torch.__version__) and type(prov["torch"]) is str
+    assert prov["profile"] == "quick" and prov["seed"] == 0 and prov["wall_seconds"] >= 0
+    assert [r["steps"] for r in prov["runs"]] == [[0, 4]]
+    assert ckpt["history"] == train.asdict(history) and ckpt["history"]["val_step"] == [2, 4]
+    assert "optimizer" not in ckpt  # the resume state lives beside it
+    state = checkpoint.read_resume(out, ckpt)
+    assert state["step"] == 4 and state["optimizer"] is not None and state["scheduler"] is not None
     assert all(v.device.type == "cpu" for v in ckpt["state_dict"].values())
 
 
 def test_checkpoint_written_atomically(uninterrupted) -> None:
     _, _, out = uninterrupted
-    assert out.is_file()
-    assert [p.name for p in out.parent.iterdir()] == ["checkpoint.pt"]  # no checkpoint.pt.tmp left
+    assert sorted(p.name for p in out.parent.iterdir()) == ["checkpoint.pt", "resume.pt"]  # no .tmp left
+
+
+def test_resume_without_its_optimizer_state_is_refused(uninterrupted, tmp_path: Path) -> None:
+    _, _, out = uninterrupted
+    copy = tmp_path / "zero_param" / "checkpoint.pt"
+    copy.parent.mkdir()
+    copy.write_bytes(out.read_bytes())
+    with pytest.raises(FileNotFoundError, match="optimizer state"):
+        train.train(tiny(steps=6), copy, resume=True, progress=False, device=CPU)
 
 
 def test_resume_with_other_settings_raises(uninterrupted, tmp_path: Path) -> None:
@@ -108,6 +174,7 @@ def test_resume_with_other_settings_raises(uninterrupted, tmp_path: Path) -> Non
     copy = tmp_path / "zero_param" / "checkpoint.pt"
     copy.parent.mkdir()
     copy.write_bytes(out.read_bytes())
+    (copy.parent / "resume.pt").write_bytes((out.parent / "resume.pt").read_bytes())
     with pytest.raises(ValueError, match="lr"):
         train.train(tiny(lr=0.123), copy, resume=True, progress=False, device=CPU)
     with pytest.raises(ValueError, match="batch_size"):
@@ -126,10 +193,10 @@ def test_init_from_zero_param(tmp_path: Path) -> None:
     source = zoo.build("zero_param")
     with torch.no_grad():
         for i, p in enumerate(source.gains.values()):
-            p.copy_(torch.linspace(-1.0, 1.0, p.numel()) + i)
-    src_cfg = tiny()
+            p.copy_(torch.linspace(-1.0, 1.0, p.numel()).reshape(p.shape) + i)
     src = tmp_path / "zero_param" / "checkpoint.pt"
-    train._save_atomic(train.make_checkpoint(source, src_cfg, 4, train.History(), None, None, 0.0, CPU), src)
+    checkpoint.save(src, source, "zero_param", SIZE, step=4, config=train.asdict(tiny()),
+                    history=train.asdict(train.History()), provenance={"commit": "test"})
     # lr=0 (cyclic between 0 and 0): the learnable model keeps the gains it starts from
     cfg = tiny("learnable", steps=1, n_val=1, lr=0.0, val_every=1, checkpoint_every=1)
     assert cfg.init_from == "zero_param"
@@ -140,12 +207,14 @@ def test_init_from_zero_param(tmp_path: Path) -> None:
     fresh = zoo.build("learnable")
     for k in ("mix_alpha", "mix_fg", "mix_bg"):
         assert torch.equal(model.gains[k].detach(), fresh.gains[k].detach()), k
+    assert read(tmp_path / "learnable" / "checkpoint.pt")["provenance"]["init_from"] == str(src)
 
 
-def test_init_from_missing_checkpoint_raises(tmp_path: Path) -> None:
-    cfg = tiny("learnable", steps=1)
-    with pytest.raises(FileNotFoundError, match="zero_param"):
-        train.train(cfg, tmp_path / "learnable" / "checkpoint.pt", progress=False, device=CPU)
+def test_init_from_falls_back_to_the_committed_checkpoint(tmp_path: Path) -> None:
+    cfg = tiny("learnable", steps=1, n_val=1, val_every=1, checkpoint_every=1)
+    train.train(cfg, tmp_path / "learnable" / "checkpoint.pt", progress=False, device=CPU)
+    assert read(tmp_path / "learnable" / "checkpoint.pt")["provenance"]["init_from"] == \
+        str(zoo.checkpoint_path("zero_param"))
 
 
 class _NaNModel(nn.Module):

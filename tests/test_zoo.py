@@ -1,22 +1,23 @@
-"""Tests of the model zoo: names, committed checkpoints, and clear errors for bad checkpoints."""
+"""Tests of the model zoo and of checkpoint reading: names, committed checkpoints, clear errors."""
 from __future__ import annotations
 
 import copy
+import os
+import pickle
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from motionseg import train, zoo
-from motionseg.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+from motionseg import checkpoint, zoo
 
-ALL = ["zero_param", "learnable", "conv_pgp", "vln_resnet", "vln_ldc"]
+ALL = ["zero_param", "learnable", "zero_param_plus", "learnable_plus", "conv_pgp", "vln_resnet", "vln_ldc"]
 
 
 @pytest.fixture(scope="module")
 def zero_param_ckpt() -> dict:
-    return torch.load(zoo.checkpoint_path("zero_param"), map_location="cpu", weights_only=False)
+    return checkpoint.read(zoo.checkpoint_path("zero_param"))
 
 
 def write_variant(ckpt: dict, path: Path, **changes) -> Path:
@@ -27,7 +28,7 @@ def write_variant(ckpt: dict, path: Path, **changes) -> Path:
 
 
 def test_names() -> None:
-    assert set(ALL) <= set(zoo.names())
+    assert zoo.names() == ALL
 
 
 def test_build_unknown_name_lists_allowed() -> None:
@@ -39,30 +40,48 @@ def test_build_unknown_name_lists_allowed() -> None:
         zoo.load("nope")
 
 
+def test_baselines_take_no_options() -> None:
+    with pytest.raises(ValueError, match="has no options"):
+        zoo.build("conv_pgp", options={"dog": False})
+
+
 def _check_loaded(model: nn.Module) -> None:
-    assert isinstance(model, nn.Module)
-    assert not model.training
-    assert all(not m.training for m in model.modules())
+    assert not model.training and all(not m.training for m in model.modules())
     assert all(p.device.type == "cpu" for p in model.parameters())
     assert "commit" in model.provenance
 
 
-@pytest.mark.parametrize("name", ["vln_resnet", "vln_ldc"])
-def test_load_vln(name: str) -> None:
-    # load only: a CPU forward at 128 x 128 takes ~0.6 s on an idle machine but 10-25 s when the two
-    # cores are shared; test_baselines.py covers the VLN forward at 32 x 32
+@pytest.mark.parametrize("name", ALL)
+def test_every_committed_checkpoint_loads_safely(name: str) -> None:
+    # read with weights_only=True: no code from the file runs
     _check_loaded(zoo.load(name))
 
 
-@pytest.mark.parametrize("name, batch", [("zero_param", 2), ("learnable", 1), ("conv_pgp", 1)])
-def test_load_committed_checkpoint(name: str, batch: int) -> None:
+@pytest.mark.parametrize("name, batch", [("zero_param", 2), ("learnable", 1), ("zero_param_plus", 2),
+                                         ("learnable_plus", 1), ("conv_pgp", 1)])
+def test_committed_models_predict(name: str, batch: int) -> None:
     model = zoo.load(name)
-    _check_loaded(model)
     x = torch.rand(batch, 10, 128, 128, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         y = model(x, 10)
-    assert y.shape == (batch, 10, 128, 128)
-    assert torch.isfinite(y).all()
+    assert y.shape == (batch, 10, 128, 128) and torch.isfinite(y).all()
+
+
+def test_every_committed_file_is_on_the_cpu() -> None:
+    for path in zoo.RESULTS.rglob("*.pt"):
+        for value in _tensors(checkpoint._load(path)):
+            assert value.device.type == "cpu", path
+
+
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
 
 
 def test_checkpoint_path() -> None:
@@ -74,8 +93,39 @@ def test_training_config() -> None:
     cfg = zoo.training_config("learnable", "quick", steps=3, size=64)
     assert cfg.model == "learnable" and cfg.profile == "quick"
     assert cfg.steps == 3 and cfg.size == 64 and cfg.init_from == "zero_param"
+    assert zoo.training_config("learnable_plus", "quick").init_from == "zero_param_plus"
     with pytest.raises(ValueError, match="profile"):
         zoo.training_config("zero_param", "medium")
+
+
+# -- safety ------------------------------------------------------------------------------------
+
+class _Marker:
+    """Unpickling this creates a file: proof that loading ran code."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_loading_a_checkpoint_runs_no_code(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": checkpoint.FORMAT, "version": 2, "payload": _Marker(str(marker))}, f)
+    # a plain pickle.load would run it (proof the file is armed) ...
+    with open(path, "rb") as f:
+        pickle.load(f)
+    assert marker.exists()
+    marker.unlink()
+    # ... torch.save-format too
+    torch.save({"format": checkpoint.FORMAT, "version": 2, "payload": _Marker(str(marker))}, path)
+    marker.unlink(missing_ok=True)
+    with pytest.raises(ValueError, match="without running code"):
+        zoo.load("zero_param", path)
+    assert not marker.exists()
 
 
 # -- mismatch errors ---------------------------------------------------------------------------
@@ -93,7 +143,7 @@ def test_wrong_image_size(zero_param_ckpt: dict, tmp_path: Path) -> None:
 
 
 def test_wrong_version(zero_param_ckpt: dict, tmp_path: Path) -> None:
-    path = write_variant(zero_param_ckpt, tmp_path / "c.pt", version=CHECKPOINT_VERSION + 1)
+    path = write_variant(zero_param_ckpt, tmp_path / "c.pt", version=checkpoint.VERSION + 1)
     with pytest.raises(ValueError, match="version") as err:
         zoo.load("zero_param", path)
     assert "python -m motionseg train zero_param" in str(err.value)
@@ -115,21 +165,43 @@ def test_truncated_checkpoint(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("obj", [{"model": "zero_param", "state_dict": {}}, [1, 2, 3],
-                                 {"format": "something-else", "version": CHECKPOINT_VERSION}])
+                                 {"format": "something-else", "version": checkpoint.VERSION}])
 def test_no_format_tag(tmp_path: Path, obj) -> None:
     path = tmp_path / "c.pt"
     torch.save(obj, path)
-    with pytest.raises(ValueError, match=CHECKPOINT_FORMAT):
+    with pytest.raises(ValueError, match=checkpoint.FORMAT):
         zoo.load("zero_param", path)
 
 
-def test_model_config_mismatch(zero_param_ckpt: dict, tmp_path: Path) -> None:
+def test_other_options_are_named(zero_param_ckpt: dict, tmp_path: Path) -> None:
+    path = write_variant(zero_param_ckpt, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match=r"other options.*combine: checkpoint 'mean', model 'alpha'"):
+        zoo.load("zero_param", path, options={"combine": "alpha"})
+    # without options given, the model is built as the checkpoint says
+    assert zoo.load("zero_param", path).options.combine == "mean"
+
+
+def test_wrong_tensor_shapes_are_named(zero_param_ckpt: dict, tmp_path: Path) -> None:
     state = dict(zero_param_ckpt["state_dict"])
-    state["gains.fg"] = state["gains.fg"][:10].clone()  # a model with 10 instead of 20 steps
-    config = copy.deepcopy(zero_param_ckpt["model_config"])
-    config["parameters"]["gains.fg"] = [10]
-    path = write_variant(zero_param_ckpt, tmp_path / "c.pt", state_dict=state, model_config=config)
-    with pytest.raises(ValueError, match="does not fit the current zero_param model"):
+    state["gains.fg"] = state["gains.fg"][:10].clone()
+    path = write_variant(zero_param_ckpt, tmp_path / "c.pt", state_dict=state)
+    with pytest.raises(ValueError, match=r"does not fit the zero_param model: wrong shapes: gains.fg \(10,\) "
+                                         r"\(expected \(20,\)\)"):
+        zoo.load("zero_param", path)
+
+
+def test_missing_tensors_are_named(zero_param_ckpt: dict, tmp_path: Path) -> None:
+    state = {k: v for k, v in zero_param_ckpt["state_dict"].items() if k != "gains.dog"}
+    path = write_variant(zero_param_ckpt, tmp_path / "c.pt", state_dict=state)
+    with pytest.raises(ValueError, match=r"missing \['gains.dog'\]"):
+        zoo.load("zero_param", path)
+
+
+def test_nan_weights_are_refused(zero_param_ckpt: dict, tmp_path: Path) -> None:
+    state = {k: v.clone() for k, v in zero_param_ckpt["state_dict"].items()}
+    state["gains.bg"][3] = float("nan")
+    path = write_variant(zero_param_ckpt, tmp_path / "c.pt", state_dict=state)
+    with pytest.raises(ValueError, match=r"NaN or infinite weights in \['gains.bg'\]"):
         zoo.load("zero_param", path)
 
 
@@ -138,39 +210,24 @@ def test_missing_file_names_train_command(tmp_path: Path) -> None:
         zoo.load("learnable", tmp_path / "missing.pt")
 
 
-def write_learnable_checkpoint(cfg: train.TrainConfig, path: Path, revision: int | None) -> Path:
-    """A learnable checkpoint as written by an older revision (``None``: before revisions existed)."""
-    ckpt = train.make_checkpoint(zoo.build("learnable"), cfg, 1, train.History(), None, None, 0.0,
-                                 torch.device("cpu"))
-    if revision is None:
-        del ckpt["model_config"]["revision"]
-    else:
-        ckpt["model_config"]["revision"] = revision
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ckpt, path)
-    return path
-
-
-@pytest.mark.parametrize("revision, shown", [(None, 1), (2, 2)])
-def test_old_learnable_revision_is_refused(tmp_path: Path, revision: int | None, shown: int) -> None:
-    path = write_learnable_checkpoint(zoo.training_config("learnable", "quick"), tmp_path / "old.pt", revision)
-    with pytest.raises(ValueError, match=f"revision {shown} of the learnable model, this code builds revision 4"):
+def test_version1_checkpoint_of_the_former_models_is_refused(zero_param_ckpt: dict, tmp_path: Path) -> None:
+    old = {"format": checkpoint.FORMAT, "version": 1, "model": "learnable", "image_size": 128,
+           "model_config": {"class": "LearnableModel", "revision": 4}, "state_dict": {}}
+    path = write_variant(old, tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="now calls learnable_plus.*train learnable_plus"):
         zoo.load("learnable", path)
 
 
-def test_resume_from_old_learnable_revision_is_refused(tmp_path: Path) -> None:
-    cfg = zoo.training_config("learnable", "quick", steps=2, size=64)
-    path = write_learnable_checkpoint(cfg, tmp_path / "learnable" / "checkpoint.pt", None)
-    with pytest.raises(ValueError, match="revision 1 of the learnable model"):
-        train.train(cfg, path, resume=True, progress=False, device=torch.device("cpu"))
+def test_atomic_save_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "x" / "checkpoint.pt"
+    checkpoint.save_atomic({"a": torch.ones(2)}, path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.pt"]
 
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
 
-def test_revision3_weights_load_into_revision4_but_do_not_resume(tmp_path: Path) -> None:
-    # revision 4 only adds steps without parameters, so revision-3 weights are used as they are ...
-    cfg = zoo.training_config("learnable", "quick", steps=2, size=64)
-    path = write_learnable_checkpoint(cfg, tmp_path / "learnable" / "checkpoint.pt", 3)
-    model = zoo.load("learnable", path, image_size=64)
-    assert model.weights_revision == 3 and model.revision == 4
-    # ... but a revision-3 run is not continued under revision-4 code
-    with pytest.raises(ValueError, match="revision 3 of the learnable model, this code builds revision 4;"):
-        train.train(cfg, path, resume=True, progress=False, device=torch.device("cpu"))
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_atomic({"a": torch.zeros(2)}, path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.pt"]
+    assert torch.equal(checkpoint._load(path)["a"], torch.ones(2))  # the old file is intact

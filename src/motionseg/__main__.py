@@ -1,4 +1,4 @@
-"""Command line: ``python -m motionseg train|evaluate|reproduce``.
+"""Command line: ``python -m motionseg train|evaluate|reproduce|variants``.
 
 Nothing is written under the committed ``results/`` unless asked for (``--results results``
 or ``--out results``, or ``reproduce --profile full``), and no checkpoint is replaced without
@@ -98,6 +98,14 @@ def _reproduce(args: argparse.Namespace) -> None:
                                  force=True, reproducing=True))
 
 
+def _variants(args: argparse.Namespace) -> None:
+    from . import variants
+    table = variants.run(args.table, args.profile, Path(args.results), n_test=args.n)
+    for row in table["rows"]:
+        t = row["test"]
+        print(f"{row['key']:18s} L1 {t['l1']:.4f}  MSE {t['mse']:.5f}  SSIM {t['ssim']:.4f}  {row['label']}")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line parser."""
     top = argparse.ArgumentParser(prog="python -m motionseg", description=__doc__.splitlines()[0])
@@ -130,6 +138,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=minutes, default=None, help="training time limit per model and call (> 0)")
     p.add_argument("--results", default=None, help="default: results/ (full profile) or runs/quick/ (quick)")
     p.set_defaults(func=_reproduce)
+    p = sub.add_parser("variants", help="train and evaluate a table of variants (ladder, readings)")
+    p.add_argument("table", choices=("ladder", "readings"))
+    p.add_argument("--profile", choices=config.PROFILES, default=None)
+    p.add_argument("--n", type=steps, default=None, help="test sequences (>= 1; default: the profile's)")
+    p.add_argument("--results", default=str(RUNS / "variants"),
+                   help="folder for <table>/<variant>/ (default: runs/variants; the committed ones: results/variants)")
+    p.set_defaults(func=_variants)
     return top
 
 

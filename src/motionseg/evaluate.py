@@ -60,6 +60,7 @@ class Accumulator:
     n: int = 0
     sums: dict[str, np.ndarray] = field(default_factory=dict)
     counts: dict[str, np.ndarray] = field(default_factory=dict)
+    per_sequence: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, name: str, values: Tensor) -> None:
         """Add a B x steps tensor of per-sequence values (NaN entries are skipped)."""
@@ -78,10 +79,12 @@ class Accumulator:
 
 
 def frame_metrics(acc: Accumulator, pred: Tensor, target: Tensor) -> None:
-    """Accumulate L1, MSE and SSIM per predicted frame."""
-    acc.add("l1", metrics.l1(pred, target))
-    acc.add("mse", metrics.mse(pred, target))
-    acc.add("ssim", metrics.ssim(pred, target))
+    """Accumulate L1, MSE and SSIM per predicted frame, and each sequence's mean over its frames."""
+    for name, fn in (("l1", metrics.l1), ("mse", metrics.mse), ("ssim", metrics.ssim)):
+        values = fn(pred, target)
+        acc.add(name, values)
+        # six significant digits keep the results files small and are plenty to re-check them
+        acc.per_sequence.setdefault(name, []).extend(float(f"{v:.6g}") for v in values.double().mean(1).tolist())
 
 
 def state_metrics(acc: Accumulator, states: dict[str, Tensor], batch: dict[str, Tensor], n_seed: int) -> None:
@@ -156,6 +159,7 @@ def evaluate(predictors: dict[str, Predictor], n: int = 1000, batch_size: int = 
         summary = {k: float(np.mean(per_step[k])) for k in frame_keys}
         regions = {k[len("region_"):]: float(np.mean(v)) for k, v in per_step.items() if k.startswith("region_")}
         out[name] = {"n": acc.n, **summary, "per_frame": {k: per_step[k] for k in frame_keys},
+                     "per_sequence": acc.per_sequence,
                      "mse_by_region": regions,
                      "per_state_step": {k: v for k, v in per_step.items()
                                         if k not in frame_keys and not k.startswith("region_")},

@@ -1,0 +1,166 @@
+"""Tables of model variants trained the same way and evaluated on the same sequences.
+
+* ``ladder``: from the paper's zero-parameter model to our learnable one, one change at a
+  time, each rung a named option set (the paper's learnable extension beside it);
+* ``readings``: the paper's zero-parameter model under each reading we did *not* choose where
+  the paper is silent, and without its phase filter (Fig. 2c) or its DoG.
+
+Every variant that changes what is trained is trained with the same schedule (the quick
+profile's training settings of its model: 300 steps of 8 sequences), starting where its
+model starts (the learnable ones from the gains of the zero-parameter variant they extend).
+A variant whose change adds no parameters and no training may reuse the weights of another
+(``reuse``). All are evaluated on the validation sequences (training photos, 256) and the
+test sequences (1,000 in the full profile). ``python -m motionseg variants ladder`` writes
+``<results>/<table>/<key>/checkpoint.pt`` and ``<results>/<table>/table_<profile>.json``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import config, evaluate, zoo
+from .train import command_line, provenance, train, write_json
+from .zero_param_plus import PlusOptions
+
+N_VAL = 256
+VAL_SEED = 1000  # the validation sequences of training (train split, seed + 1000)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a variants table."""
+
+    key: str  # folder name
+    label: str
+    model: str  # zoo name
+    options: dict[str, Any] = field(default_factory=dict)  # changes to the model's default options
+    init_from: str | None = None  # key of the variant whose gains it starts from
+    reuse: str | None = None  # key of the variant whose weights it uses, untrained
+
+
+def _plus(**steps: bool) -> dict[str, Any]:
+    """Options of a plus model: the paper's model with the named steps of ours switched on."""
+    off = {name: False for name in PlusOptions.STEPS}
+    return {**off, **steps}
+
+
+def _learnable_plus(**steps: bool) -> dict[str, Any]:
+    base = dict(motion_from_differences=True, kalman_gains=True, gauss_seidel=True, evidence_init=True,
+                fill_background=True)
+    return {**_plus(**base), "bg_gate": False, **steps}
+
+
+TABLES: dict[str, list[Variant]] = {
+    "ladder": [
+        Variant("zero_param", "the paper's zero-parameter model", "zero_param"),
+        Variant("motion", "+ motion from the phase correlation of frame differences", "zero_param_plus",
+                _plus(motion_from_differences=True)),
+        Variant("kalman", "+ Kalman-scaled gains", "zero_param_plus",
+                _plus(motion_from_differences=True, kalman_gains=True)),
+        Variant("gauss_seidel", "+ corrections one after another (Gauss-Seidel)", "zero_param_plus",
+                _plus(motion_from_differences=True, kalman_gains=True, gauss_seidel=True)),
+        Variant("evidence", "+ first mask from motion evidence", "zero_param_plus",
+                _plus(motion_from_differences=True, kalman_gains=True, gauss_seidel=True, evidence_init=True)),
+        Variant("zero_param_plus", "+ background fill-in (= zero_param_plus)", "zero_param_plus"),
+        Variant("learnable", "the paper's learnable extension (nets on the paper's model)", "learnable",
+                init_from="zero_param"),
+        Variant("nets", "zero_param_plus + the paper's nets", "learnable_plus", _learnable_plus(),
+                init_from="zero_param_plus"),
+        Variant("bg_gate", "+ background gate", "learnable_plus", _learnable_plus(bg_gate=True),
+                init_from="zero_param_plus"),
+        Variant("smooth_background", "+ background smoother (weights of the row above)", "learnable_plus",
+                _learnable_plus(bg_gate=True, smooth_background=True), reuse="bg_gate"),
+        Variant("smooth_layers", "+ least-squares layers, one template (same weights)", "learnable_plus",
+                {**_learnable_plus(bg_gate=True, smooth_background=True, smooth_layers=True), "phase_templates": 1},
+                reuse="bg_gate"),
+        Variant("learnable_plus", "+ phase templates (= learnable_plus, same weights)", "learnable_plus",
+                reuse="bg_gate"),
+    ],
+    "readings": [
+        Variant("zero_param", "as we read the paper", "zero_param"),
+        Variant("combine_alpha", "T~ from the phase differences of A only", "zero_param", {"combine": "alpha"}),
+        Variant("fg_frame", "FG initialised as the whole frame", "zero_param", {"fg_init": "frame"}),
+        Variant("uniform", "phase filter averages increments uniformly", "zero_param", {"filter_weight": "uniform"}),
+        Variant("ramp", "phase filter rebuilds the whole ramp", "zero_param", {"filter_kind": "ramp"}),
+        Variant("no_phase_filter", "without the phase filter (Fig. 2c)", "zero_param", {"phase_filter": False}),
+        Variant("no_dog", "without the DoG on A", "zero_param", {"dog": False}),
+    ],
+}
+
+
+def checkpoint_of(table: str, variant: Variant, root: Path) -> Path:
+    """Where the weights of ``variant`` live (its own, or those it reuses)."""
+    key = variant.reuse or variant.key
+    return root / table / key / "checkpoint.pt"
+
+
+def run(table: str, profile: str | None = None, root: Path | None = None, n_test: int | None = None,
+        progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) every variant of ``table`` that trains, evaluate all, write the table."""
+    if table not in TABLES:
+        raise ValueError(f"unknown variants table {table!r}: allowed are {', '.join(TABLES)}")
+    prof = config.profile(profile)
+    root = Path(root if root is not None else zoo.RESULTS / "variants")
+    variants = TABLES[table]
+    device = config.device()
+    command = command_line()
+    start = time.perf_counter()
+    for v in variants:
+        if v.reuse:
+            continue
+        # the same schedule for every variant: its model's quick training settings; a learnable
+        # variant starts from the gains of the zero-parameter variant of its model's name
+        cfg = zoo.training_config(v.model, "quick", options=v.options or None)
+        if cfg.init_from != v.init_from:
+            raise ValueError(f"variant {v.key} starts from {v.init_from}, its model's schedule from {cfg.init_from}")
+        print(f"== {table} / {v.key}: {v.label}", flush=True)
+        train(cfg, root / table / v.key / "checkpoint.pt", resume=True, device=device, progress=progress,
+              command=command)
+    predictors = {}
+    for v in variants:
+        model = zoo.load(v.model, checkpoint_of(table, v, root))
+        if v.reuse:  # the same weights under this variant's options
+            model = _with_options(v, model)
+        predictors[v.key] = evaluate.model_predictor(model.to(device), device=device)
+    n = n_test or prof.n_test
+    test = evaluate.evaluate(predictors, n=n, batch_size=prof.eval_batch_size, progress=progress)
+    val = evaluate.evaluate(predictors, n=N_VAL, batch_size=prof.eval_batch_size, split="train", seed=VAL_SEED,
+                            progress=progress)
+    rows = []
+    for v in variants:
+        ckpt_model = zoo.load(v.model, checkpoint_of(table, v, root))
+        rows.append({"key": v.key, "label": v.label, "model": v.model, "options": v.options, "reuse": v.reuse,
+                     "init_from": v.init_from, "gains": _count(ckpt_model, gains=True),
+                     "parameters": _count(ckpt_model, gains=False),
+                     "trained_steps": ckpt_model.trained_steps,
+                     "test": _summary(test[v.key]), "validation": _summary(val[v.key])})
+    out = {"table": table, "profile": prof.name, "n_test": n, "n_validation": N_VAL,
+           "schedule": "the quick-profile training settings of each model (300 steps of 8 sequences)",
+           "rows": rows, "provenance": provenance(device, time.perf_counter() - start, command=command)}
+    write_json(out, root / table / f"table_{prof.name}.json")
+    return out
+
+
+def _with_options(v: Variant, source: Any) -> Any:
+    model = zoo.build(v.model, options=v.options or None)
+    model.load_state_dict(source.state_dict())
+    model.eval()
+    model.provenance, model.history, model.trained_steps = source.provenance, source.history, source.trained_steps
+    return model
+
+
+def _count(model: Any, gains: bool) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if n.startswith("gains.") == gains)
+
+
+def _summary(res: dict[str, Any]) -> dict[str, Any]:
+    keep = {k: res[k] for k in ("n", "l1", "mse", "ssim", "mse_by_region")}
+    states = res.get("per_state_step") or {}
+    if states:
+        keep["iou_last_seed"] = states["iou"][8]  # entry 8 is frame 9, the last seed frame
+        keep["epe_last_seed"] = states["epe"][8]
+        keep["iou"] = states["iou"]
+        keep["epe"] = states["epe"]
+    return keep

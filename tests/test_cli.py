@@ -1,0 +1,109 @@
+"""Tests of the command line, through ``main([...])`` into temporary folders."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from motionseg import checkpoint, zoo
+from motionseg.__main__ import main
+
+
+@pytest.fixture()
+def in_tmp(tmp_path: Path, monkeypatch) -> Path:
+    """Run in an empty folder, with the quick profile and the CPU whatever the machine."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MOTIONSEG_PROFILE", "quick")
+    monkeypatch.delenv("MOTIONSEG_DEVICE", raising=False)
+    return tmp_path
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_train_resume_and_refuse_to_overwrite(in_tmp: Path, capsys) -> None:
+    assert main(["train", "zero_param", "--steps", "1"]) == 0
+    out = in_tmp / "runs" / "zero_param" / "checkpoint.pt"  # runs/, never the committed results/
+    ckpt = checkpoint.read(out)
+    assert ckpt["step"] == 1 and ckpt["config"]["steps"] == 1
+    assert ckpt["provenance"]["command"].startswith("python")
+    assert main(["train", "zero_param", "--steps", "1"]) == 1
+    assert "exists: pass --resume" in one_line_error(capsys)
+    assert main(["train", "zero_param", "--steps", "2", "--resume"]) == 0
+    assert checkpoint.read(out)["step"] == 2
+    assert main(["train", "zero_param", "--steps", "1", "--force"]) == 0
+    assert checkpoint.read(out)["step"] == 1
+
+
+def test_train_stops_at_its_time_limit_with_a_resumable_checkpoint(in_tmp: Path, capsys) -> None:
+    assert main(["train", "zero_param", "--steps", "3", "--minutes", "0.00001"]) == 0
+    assert "stopped at step 1 of 3" in capsys.readouterr().out
+    assert main(["train", "zero_param", "--steps", "3", "--resume"]) == 0
+    assert checkpoint.read(in_tmp / "runs" / "zero_param" / "checkpoint.pt")["step"] == 3
+
+
+def test_evaluate_writes_metrics_to_runs_by_default(in_tmp: Path) -> None:
+    assert main(["evaluate", "zero_param", "--n", "3"]) == 0
+    res = json.loads((in_tmp / "runs" / "zero_param" / "metrics_quick.json").read_text())
+    assert res["n"] == 3 and len(res["per_sequence"]["mse"]) == 3
+    assert res["checkpoint"] == str(zoo.checkpoint_path("zero_param"))
+    assert res["provenance"]["command"].startswith("python")
+    for name in ("copy_last", "oracle"):
+        assert (in_tmp / "runs" / name / "metrics_quick.json").is_file()
+
+
+def test_evaluate_refuses_to_replace_committed_metrics(in_tmp: Path, capsys) -> None:
+    committed = zoo.RESULTS / "zero_param" / "metrics_full.json"
+    before = committed.read_bytes()
+    assert main(["evaluate", "zero_param", "--n", "2", "--profile", "full", "--out", str(zoo.RESULTS)]) == 1
+    assert "would replace committed results" in one_line_error(capsys)
+    assert committed.read_bytes() == before
+
+
+def test_reproduce_trains_and_evaluates_into_its_folder(in_tmp: Path) -> None:
+    assert main(["reproduce", "--models", "zero_param", "--minutes", "0.00001"]) == 0
+    root = in_tmp / "runs" / "quick"
+    assert checkpoint.read(root / "zero_param" / "checkpoint.pt")["step"] == 1
+    assert json.loads((root / "zero_param" / "metrics_quick.json").read_text())["n"] == 100
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "zero_param", "--steps", "0"], "--steps: must be a whole number > 0"),
+    (["train", "zero_param", "--steps", "-5"], "--steps: must be a whole number > 0"),
+    (["train", "zero_param", "--minutes", "0"], "--minutes: must be a number of minutes > 0"),
+    (["train", "zero_param", "--minutes", "-1"], "--minutes: must be a number of minutes > 0"),
+    (["evaluate", "zero_param", "--n", "0"], "--n: must be a whole number > 0"),
+    (["evaluate", "zero_param", "--n", "-3"], "--n: must be a whole number > 0"),
+    (["evaluate"], "the following arguments are required: MODEL"),
+    (["train", "nope"], "invalid choice: 'nope'"),
+])
+def test_bad_arguments_are_one_argparse_line(in_tmp: Path, capsys, argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env, argv, message", [
+    ({"MOTIONSEG_PROFILE": "bogus"}, ["train", "zero_param", "--steps", "1"], "unknown profile 'bogus'"),
+    ({"MOTIONSEG_DEVICE": "cuda"}, ["train", "zero_param", "--steps", "1"], "has no CUDA"),
+    ({}, ["evaluate", "zero_param", "--results", "nowhere"], "no checkpoint at nowhere/zero_param/checkpoint.pt"),
+])
+def test_library_errors_are_one_line(in_tmp: Path, capsys, monkeypatch, env: dict, argv: list[str],
+                                     message: str) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    if env.get("MOTIONSEG_DEVICE") == "cuda":
+        monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(argv) == 1
+    assert message in one_line_error(capsys)
+
+
+def test_resume_with_other_settings_is_one_line(in_tmp: Path, capsys) -> None:
+    assert main(["train", "zero_param", "--steps", "1"]) == 0
+    assert main(["train", "zero_param", "--steps", "1", "--resume", "--profile", "full"]) == 1
+    assert "cannot resume" in one_line_error(capsys)
