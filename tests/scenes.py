@@ -8,7 +8,7 @@ from motionseg import data
 
 
 def moving_square(s: int, size: int, canvas_step: int | tuple[int, int], n_future: int = 0, seed: int = 2,
-                  side: int = 20, batch: int = 1) -> dict[str, torch.Tensor]:
+                  side: int = 20, batch: int = 1, smooth: bool = False) -> dict[str, torch.Tensor]:
     """A textured square moving ``canvas_step`` half-pixels per frame (per axis) over a random background.
 
     Rendered as the data generator renders: on a 2x canvas, then 2 x 2 average pooled. The
@@ -18,14 +18,23 @@ def moving_square(s: int, size: int, canvas_step: int | tuple[int, int], n_futur
     """
     step = (0, canvas_step) if isinstance(canvas_step, int) else canvas_step
     g = torch.Generator().manual_seed(seed)
-    bg2x = torch.rand(batch, size, size, generator=g).repeat_interleave(2, -1).repeat_interleave(2, -2)
-    patch = 0.2 + 0.6 * torch.rand(batch, side, side, generator=g)
+    if smooth:  # a background of 8 px blocks, the patch a bright textured square: easy to segment
+        coarse = 0.15 + 0.35 * torch.rand(batch, size // 8, size // 8, generator=g)
+        bg2x = coarse.repeat_interleave(16, -1).repeat_interleave(16, -2)
+        patch = 0.7 + 0.3 * torch.rand(batch, side, side, generator=g)
+    else:  # texture on texture: hard
+        bg2x = torch.rand(batch, size, size, generator=g).repeat_interleave(2, -1).repeat_interleave(2, -2)
+        patch = 0.2 + 0.6 * torch.rand(batch, side, side, generator=g)
     frames, alphas, premults = [], [], []
     pool = lambda t: F.avg_pool2d(t[:, None], 2)[:, 0]  # noqa: E731
-    y_start = 16 if step[0] >= 0 else 2 * size - 16 - side - (s + n_future) * abs(step[0])
-    for k in range(s + n_future):
+    n = s + n_future
+
+    def start(v: int) -> int:  # away from the border the square moves from, inside to the end
+        return 10 if v >= 0 else 2 * size - 10 - side - (n - 1) * abs(v)
+
+    for k in range(n):
         comp, cover = bg2x.clone(), torch.zeros_like(bg2x)
-        y0, x0 = y_start + k * step[0], 10 + k * step[1]
+        y0, x0 = start(step[0]) + k * step[0], start(step[1]) + k * step[1]
         comp[:, y0:y0 + side, x0:x0 + side] = patch
         cover[:, y0:y0 + side, x0:x0 + side] = 1.0
         frames.append(pool(comp))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from motionseg import fourier
+from motionseg import fourier, zoo
 from motionseg.zero_param import N_INIT, Layers, Options, ZeroParamModel, count_gains, count_parameters
 from scenes import copy_last_mse, digits, moving_square, mse
 
@@ -50,13 +50,14 @@ def test_correction_is_the_gradient_of_the_squared_error() -> None:
 def test_motion_update_of_exactly_moved_layers_is_that_motion() -> None:
     # If A and FG moved by v between two steps, T~ is the ramp of v wherever they have energy,
     # and averaging it into a T that already is that ramp leaves it there.
-    seq = moving_square(3, SIZE, canvas_step=(2, 3))  # (1, 1.5) px/frame
+    seq = moving_square(3, SIZE, canvas_step=(2, -4))  # (1, -2) px/frame: whole pixels, no Nyquist ambiguity
     v = seq["velocity"]
     before = Layers(fg=seq["premult"][:, 0], bg=seq["bg"], alpha=seq["alpha"][:, 0])
     after = Layers(fg=fourier.fourier_shift(before.fg, v), bg=seq["bg"], alpha=fourier.fourier_shift(before.alpha, v))
     model = ZeroParamModel()
-    first = model.update_motion(before, after, None, N_INIT)
-    again = model.update_motion(before, after, first, N_INIT + 1)
+    with torch.no_grad():
+        first = model.update_motion(before, after, None, N_INIT)
+        again = model.update_motion(before, after, first, N_INIT + 1)
     torch.testing.assert_close(fourier.estimate_shift(first), v, atol=0.02, rtol=0)
     torch.testing.assert_close(fourier.estimate_shift(again), v, atol=0.02, rtol=0)
     moved = fourier.apply_motion(before.alpha, again)
@@ -73,21 +74,19 @@ def test_prediction_moves_fg_and_alpha_but_not_bg() -> None:
 
 # -- behaviour ---------------------------------------------------------------------------------
 
-def test_predicts_a_moving_square_far_better_than_copy_last() -> None:
-    seq = moving_square(N_SEED, SIZE, canvas_step=(2, 2), n_future=10)
+def test_trained_model_beats_copy_last_on_digit_sequences(seqs: dict) -> None:
+    # the committed gains (trained at 128 x 128) on 64 x 64 test sequences
     with torch.no_grad():
-        pred, states = ZeroParamModel().run(seq["frames"][:, :N_SEED], 10, keep_states=True)
-    ratio = mse(pred, seq["frames"]) / copy_last_mse(seq["frames"])
-    assert ratio < 0.05, ratio  # measured 0.018 with the hand-set gains
-    velocity = states.stacked()["velocity"][:, N_SEED - 2]
-    torch.testing.assert_close(velocity, seq["velocity"], atol=0.1, rtol=0)  # measured error 0.02
+        pred = zoo.load("zero_param")(seqs["frames"][:, :N_SEED], 10)
+    ratio = mse(pred, seqs["frames"]) / copy_last_mse(seqs["frames"])
+    assert ratio < 0.3, ratio  # measured 0.24
 
 
-def test_beats_copy_last_on_digit_sequences(model: ZeroParamModel, seqs: dict) -> None:
+def test_hand_set_gains_beat_copy_last_on_digit_sequences(model: ZeroParamModel, seqs: dict) -> None:
     with torch.no_grad():
         pred = model(seqs["frames"][:, :N_SEED], 10)
     ratio = mse(pred, seqs["frames"]) / copy_last_mse(seqs["frames"])
-    assert ratio < 0.6, ratio  # measured 0.42 with the hand-set gains
+    assert ratio < 0.5, ratio  # measured 0.40
 
 
 def test_phase_filter_matters_on_digit_sequences(seqs: dict) -> None:

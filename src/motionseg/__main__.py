@@ -1,4 +1,4 @@
-"""Command line: ``python -m motionseg train|evaluate|reproduce|variants``.
+"""Command line: ``python -m motionseg train|evaluate|reproduce|variants|report``.
 
 Nothing is written under the committed ``results/`` unless asked for (``--results results``
 or ``--out results``, or ``reproduce --profile full``), and no checkpoint is replaced without
@@ -106,6 +106,17 @@ def _variants(args: argparse.Namespace) -> None:
         print(f"{row['key']:18s} L1 {t['l1']:.4f}  MSE {t['mse']:.5f}  SSIM {t['ssim']:.4f}  {row['label']}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from . import report
+    if args.check:
+        if not report.update_readme(check=True):
+            raise ValueError("README.md's results section differs from results/: run `python -m motionseg report --readme`")
+        print("README.md's results section is up to date")
+        return
+    report.update_readme()
+    print(f"wrote the results section of {report.README}")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line parser."""
     top = argparse.ArgumentParser(prog="python -m motionseg", description=__doc__.splitlines()[0])
@@ -145,6 +156,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=str(RUNS / "variants"),
                    help="folder for <table>/<variant>/ (default: runs/variants; the committed ones: results/variants)")
     p.set_defaults(func=_variants)
+    p = sub.add_parser("report", help="write the README's results section from results/")
+    p.add_argument("--readme", action="store_true", required=True, help="update README.md (the only report so far)")
+    p.add_argument("--check", action="store_true", help="only check that README.md is up to date (exit 1 if not)")
+    p.set_defaults(func=_report)
     return top
 
 

@@ -23,16 +23,6 @@ from .validation import check_seed_frames
 N_SEED = 10
 N_FUTURE = 10
 
-# Table 1 of Farazi & Behnke (2020): (L1, MSE, SSIM) per model, the numbers to compare with
-PAPER_TABLE1: dict[str, tuple[float, float, float]] = {
-    "conv_pgp": (0.0323, 0.0074, 0.9025),
-    "learnable": (0.0024, 0.0002, 0.9896),
-    "zero_param": (0.0059, 0.0010, 0.9737),
-    "vln_resnet": (0.0166, 0.0009, 0.9540),
-    "vln_ldc": (0.0126, 0.0006, 0.9686),
-}
-
-
 class CopyLast(nn.Module):
     """Predict that nothing moves: every future frame is the last seed frame."""
 
@@ -125,6 +115,35 @@ def model_predictor(model: nn.Module, n_seed: int = N_SEED, n_future: int = N_FU
                 pred, states = model.run(seed, n_future, keep_states=True)
                 return pred.cpu(), {k: v.cpu() for k, v in states.stacked().items()}
             return model(seed, n_future).cpu(), None
+    return predict
+
+
+def true_motion_predictor(model: nn.Module, n_seed: int = N_SEED, n_future: int = N_FUTURE,
+                          device: torch.device | str = "cpu") -> Predictor:
+    """A diagnostic: the model with its motion state replaced by the true translation at every step.
+
+    Whatever the model's own motion estimate, ``T`` is the phase ramp of the sequence's true
+    velocity; the rest of the cycle (segmentation, corrections) runs as usual. Comparing with
+    the model itself separates the error that motion estimation causes from the rest.
+    """
+    class TrueMotion(type(model)):  # type: ignore[misc, valid-type]
+        true_velocity: Tensor
+
+        def observe_motion(self, x: Tensor, t: int, motion: Tensor | None) -> Tensor:
+            return fourier.phase_ramp(self.true_velocity.to(x.device), x.shape[-2], x.shape[-1])
+
+        def update_motion(self, before, after, motion, t):  # type: ignore[no-untyped-def]
+            assert motion is not None
+            return motion
+
+    copy = TrueMotion(options=model.options)
+    copy.load_state_dict(model.state_dict())
+    copy.eval()
+    inner = model_predictor(copy, n_seed, n_future, device)
+
+    def predict(batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor] | None]:
+        copy.true_velocity = batch["velocity"]
+        return inner(batch)
     return predict
 
 

@@ -1,0 +1,160 @@
+"""Results as tables: read the JSON files under ``results/`` into pandas DataFrames.
+
+Every table of the book and the README is built here from committed results (each file
+carries its provenance), so that no chapter reads ``../results`` paths by hand and no number
+is typed. :func:`style` renders a table for the website (the best value of each metric
+column in bold), :func:`markdown` for the README.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from . import zoo
+
+RESULTS = zoo.RESULTS
+METRICS = ("L1", "MSE", "SSIM")
+LOWER_IS_BETTER = {"L1": True, "MSE": True, "SSIM": False, "mask IoU": False, "velocity error": True}
+
+# Table 1 of Farazi & Behnke (2020): (L1, MSE, SSIM, parameters as printed)
+PAPER_TABLE1: dict[str, tuple[float, float, float, str]] = {
+    "conv_pgp": (0.0323, 0.0074, 0.9025, "32K"),
+    "learnable": (0.0024, 0.0002, 0.9896, "2K"),
+    "zero_param": (0.0059, 0.0010, 0.9737, "0"),
+    "vln_resnet": (0.0166, 0.0009, 0.9540, "1.3M"),
+    "vln_ldc": (0.0126, 0.0006, 0.9686, "1.4M"),
+}
+LABELS = {
+    "zero_param": "Our model without param (paper's zero-parameter model)",
+    "learnable": "Our model (paper's learnable extension)",
+    "conv_pgp": "Conv-PGP",
+    "vln_resnet": "VLN-ResNet",
+    "vln_ldc": "VLN-LDC",
+    "zero_param_plus": "zero_param_plus (ours)",
+    "learnable_plus": "learnable_plus (ours)",
+    "copy_last": "copy last seed frame",
+    "oracle": "oracle (true layers and velocity)",
+}
+PAPER_ROWS = ("zero_param", "learnable", "conv_pgp", "vln_resnet", "vln_ldc")
+OUR_ROWS = ("zero_param_plus", "learnable_plus")
+REFERENCE_ROWS = ("copy_last", "oracle")
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """One results file (metrics, table or benchmark), with a clear error if it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no results file {path}; see the book's 'Reproduce it' page for the command")
+    return json.loads(path.read_text())
+
+
+def metrics(name: str, profile: str = "full", root: Path | None = None) -> dict[str, Any]:
+    """``<root>/<name>/metrics_<profile>.json`` (root: the committed ``results/``)."""
+    return read_json(Path(root if root is not None else RESULTS) / name / f"metrics_{profile}.json")
+
+
+def _budget(name: str, root: Path) -> dict[str, Any]:
+    """Steps, wall minutes and device of a committed checkpoint (empty for the reference rows)."""
+    if name in REFERENCE_ROWS:
+        return {}
+    model = zoo.load(name, zoo.checkpoint_path(name, root))
+    prov = model.provenance
+    count = lambda gains: sum(p.numel() for n, p in model.named_parameters()  # noqa: E731
+                              if n.startswith("gains.") == gains)
+    return {"parameters": count(False), "gains": count(True), "steps": model.trained_steps,
+            "minutes": prov.get("wall_seconds", float("nan")) / 60, "device": prov.get("device", "")}
+
+
+def table1(profile: str = "full", root: Path | None = None, rows: Iterable[str] | None = None) -> pd.DataFrame:
+    """Table 1: the paper's rows (under the paper's names), ours, then the reference rows.
+
+    Columns: our L1, MSE, SSIM; the paper's; the parameters (and gains) of our checkpoint and
+    its training budget. The index is the model name; ``label`` and ``block`` say what to print.
+    """
+    root = Path(root if root is not None else RESULTS)
+    out = []
+    for name in rows or (*PAPER_ROWS, *OUR_ROWS, *REFERENCE_ROWS):
+        m = metrics(name, profile, root)
+        paper = PAPER_TABLE1.get(name)
+        block = "paper" if name in PAPER_ROWS else "ours" if name in OUR_ROWS else "reference"
+        row = {"model": name, "label": LABELS[name], "block": block, "L1": m["l1"], "MSE": m["mse"],
+               "SSIM": m["ssim"], "n": m["n"],
+               "paper L1": paper[0] if paper else None, "paper MSE": paper[1] if paper else None,
+               "paper SSIM": paper[2] if paper else None, "paper params": paper[3] if paper else None}
+        row.update(_budget(name, root))
+        states = m.get("per_state_step") or {}
+        if states:
+            row["mask IoU"] = states["iou"][8]  # frame 9, the last seed frame
+            row["velocity error"] = states["epe"][8]
+        out.append(row)
+    return pd.DataFrame(out).set_index("model")
+
+
+def verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """For the paper's rows: does our number meet the paper's (L1, MSE lower or equal, SSIM higher or equal)?"""
+    rows = table[table["block"] == "paper"]
+    return pd.DataFrame({m: (rows[m] <= rows[f"paper {m}"]) if LOWER_IS_BETTER[m] else (rows[m] >= rows[f"paper {m}"])
+                         for m in METRICS})
+
+
+def variants(table: str, profile: str = "full", root: Path | None = None) -> pd.DataFrame:
+    """A variants table (``ladder`` or ``readings``, see :mod:`motionseg.variants`) as a DataFrame."""
+    data = read_json(Path(root if root is not None else RESULTS / "variants") / table / f"table_{profile}.json")
+    rows = []
+    for r in data["rows"]:
+        t, v = r["test"], r["validation"]
+        rows.append({"key": r["key"], "variant": r["label"], "L1": t["l1"], "MSE": t["mse"], "SSIM": t["ssim"],
+                     "mask IoU": t.get("iou_last_seed"), "velocity error": t.get("epe_last_seed"),
+                     "validation MSE": v["mse"], "gains": r["gains"], "parameters": r["parameters"],
+                     "trained": "no (weights of " + r["reuse"] + ")" if r["reuse"] else f"{r['trained_steps']} steps"})
+    frame = pd.DataFrame(rows).set_index("key")
+    frame.attrs.update(n_test=data["n_test"], n_validation=data["n_validation"], schedule=data["schedule"],
+                       provenance=data["provenance"])
+    return frame
+
+
+def formats(columns: Iterable[str]) -> dict[str, str]:
+    """Number formats per column: 4 decimals for L1, 5 for MSE, 4 for SSIM, ..."""
+    known = {"L1": "{:.4f}", "MSE": "{:.5f}", "SSIM": "{:.4f}", "paper L1": "{:.4f}", "paper MSE": "{:.4f}",
+             "paper SSIM": "{:.4f}", "mask IoU": "{:.3f}", "velocity error": "{:.3f}", "validation MSE": "{:.5f}",
+             "parameters": "{:,.0f}", "gains": "{:,.0f}", "steps": "{:,.0f}", "minutes": "{:.1f}", "n": "{:,.0f}"}
+    return {c: known[c] for c in columns if c in known}
+
+
+def style(table: pd.DataFrame, columns: Iterable[str] | None = None, best_among: Iterable[str] | None = None
+          ) -> "pd.io.formats.style.Styler":
+    """An HTML table: chosen columns, formatted, the best value per metric column in bold.
+
+    ``best_among`` limits the rows that compete for "best" (e.g. without the oracle).
+    """
+    shown = table[list(columns)] if columns is not None else table
+    styler = shown.style.format(formats(shown.columns), na_rep="")
+    candidates = list(best_among) if best_among is not None else list(shown.index)
+    for col in shown.columns:
+        if col in LOWER_IS_BETTER:
+            values = shown.loc[candidates, col].dropna()
+            if len(values):
+                best = values.min() if LOWER_IS_BETTER[col] else values.max()
+                styler = styler.apply(lambda s, b=best: ["font-weight: bold" if (s.name in candidates and v == b)
+                                                         else "" for v in s], subset=[col], axis=0)
+    return styler
+
+
+def markdown(table: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table with the book's number formats."""
+    shown = table[list(columns)] if columns is not None else table
+    fmt = formats(shown.columns)
+    header = "| " + " | ".join([shown.index.name or "", *shown.columns]) + " |"
+    rule = "|" + "---|" * (len(shown.columns) + 1)
+    lines = [header, rule]
+    for idx, row in shown.iterrows():
+        cells = []
+        for col in shown.columns:
+            v = row[col]
+            cells.append("" if v is None or (isinstance(v, float) and pd.isna(v)) else
+                         fmt[col].format(v) if col in fmt else str(v))
+        lines.append("| " + " | ".join([str(idx), *cells]) + " |")
+    return "\n".join(lines)

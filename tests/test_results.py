@@ -1,0 +1,74 @@
+"""The committed results are what the committed code and commands produce.
+
+Every checkpoint under ``results/`` names an existing commit and the command that trained it;
+the committed metrics equal a fresh evaluation of the committed checkpoints (on the first test
+sequences, against the per-sequence numbers stored with them); the README's results section is
+what ``python -m motionseg report --readme`` writes.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from motionseg import checkpoint, evaluate, report, zoo
+
+ROOT = zoo.RESULTS.parent
+CHECKPOINTS = sorted(p.relative_to(ROOT) for p in zoo.RESULTS.rglob("checkpoint.pt"))
+# Trained on a GPU before checkpoints recorded their command (issue 13 retrains them there).
+WITHOUT_COMMAND = {"conv_pgp", "vln_resnet", "vln_ldc"}
+
+
+def commit_exists(commit: str) -> bool:
+    out = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True)
+    return out.returncode == 0
+
+
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=str)
+def test_every_checkpoint_names_an_existing_commit_and_its_command(path: Path) -> None:
+    ckpt = checkpoint.read(ROOT / path)
+    prov = ckpt["provenance"]
+    runs = prov.get("runs") or [{"commit": prov["commit"], "command": prov.get("command")}]
+    for run in runs:
+        assert commit_exists(run["commit"]), (path, run["commit"])
+        if ckpt["version"] == 1:
+            assert ckpt["model"] in WITHOUT_COMMAND, path
+            continue
+        assert not run["commit"].endswith("-dirty"), (path, run)
+        assert run["command"].startswith("python -m motionseg "), (path, run)
+        assert f" {ckpt['model']} " in run["command"] + " " or "variants" in run["command"], (path, run)
+
+
+def test_the_paper_models_and_ours_are_committed() -> None:
+    for name in ("zero_param", "learnable", "zero_param_plus", "learnable_plus"):
+        assert zoo.checkpoint_path(name).relative_to(ROOT) in CHECKPOINTS, name
+
+
+N_CHECK = 3
+
+
+@pytest.mark.parametrize("name", ["zero_param", "learnable", "zero_param_plus", "learnable_plus", "conv_pgp",
+                                  "vln_resnet", "vln_ldc"])
+def test_committed_metrics_equal_a_fresh_evaluation(name: str) -> None:
+    evaluate_json = json.loads((zoo.RESULTS / name / "metrics_full.json").read_text())
+    committed = evaluate_json["per_sequence"]
+    assert evaluate_json["n"] == len(committed["mse"]) == 1000
+    assert np.mean(committed["mse"]) == pytest.approx(evaluate_json["mse"], rel=1e-4)
+    model = zoo.load(name, ROOT / evaluate_json["checkpoint"])
+    fresh = evaluate.evaluate({name: evaluate.model_predictor(model)}, n=N_CHECK, batch_size=N_CHECK)[name]
+    for metric in ("l1", "mse", "ssim"):
+        np.testing.assert_allclose(fresh["per_sequence"][metric], committed[metric][:N_CHECK], rtol=2e-4, atol=1e-7,
+                                   err_msg=f"{name} {metric}")
+
+
+def test_readme_results_are_what_the_report_command_writes() -> None:
+    assert report.update_readme(check=True), "run `python -m motionseg report --readme` and commit README.md"
+
+
+def test_committed_checkpoints_fit_a_device_transfer() -> None:
+    for path in CHECKPOINTS:
+        assert (ROOT / path).stat().st_size < 17 * 2 ** 20, path  # fits the device transfer (16 MiB files)
+
