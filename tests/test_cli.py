@@ -31,6 +31,7 @@ def test_train_resume_and_refuse_to_overwrite(in_tmp: Path, capsys) -> None:
     ckpt = checkpoint.read(out)
     assert ckpt["step"] == 1 and ckpt["config"]["steps"] == 1
     assert ckpt["provenance"]["command"].startswith("python")
+    capsys.readouterr()
     assert main(["train", "zero_param", "--steps", "1"]) == 1
     assert "exists: pass --resume" in one_line_error(capsys)
     assert main(["train", "zero_param", "--steps", "2", "--resume"]) == 0
@@ -65,10 +66,10 @@ def test_evaluate_refuses_to_replace_committed_metrics(in_tmp: Path, capsys) -> 
 
 
 def test_reproduce_trains_and_evaluates_into_its_folder(in_tmp: Path) -> None:
-    assert main(["reproduce", "--models", "zero_param", "--minutes", "0.00001"]) == 0
+    assert main(["reproduce", "--models", "zero_param", "--minutes", "0.00001", "--n", "2"]) == 0
     root = in_tmp / "runs" / "quick"
     assert checkpoint.read(root / "zero_param" / "checkpoint.pt")["step"] == 1
-    assert json.loads((root / "zero_param" / "metrics_quick.json").read_text())["n"] == 100
+    assert json.loads((root / "zero_param" / "metrics_quick.json").read_text())["n"] == 2
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -105,5 +106,6 @@ def test_library_errors_are_one_line(in_tmp: Path, capsys, monkeypatch, env: dic
 
 def test_resume_with_other_settings_is_one_line(in_tmp: Path, capsys) -> None:
     assert main(["train", "zero_param", "--steps", "1"]) == 0
+    capsys.readouterr()
     assert main(["train", "zero_param", "--steps", "1", "--resume", "--profile", "full"]) == 1
     assert "cannot resume" in one_line_error(capsys)

@@ -94,7 +94,7 @@ def _reproduce(args: argparse.Namespace) -> None:
         out = zoo.checkpoint_path(name, root)
         print(f"== {name}: {cfg.steps} steps ({prof} profile) -> {out}")
         train(cfg, out, resume=True, time_limit=limit)
-    _evaluate(argparse.Namespace(models=models, profile=prof, n=None, results=str(root), out=str(root),
+    _evaluate(argparse.Namespace(models=models, profile=prof, n=args.n, results=str(root), out=str(root),
                                  force=True, reproducing=True))
 
 
@@ -147,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=config.PROFILES, default=None)
     p.add_argument("--models", nargs="+", choices=zoo.names(), default=None, metavar="MODEL")
     p.add_argument("--minutes", type=minutes, default=None, help="training time limit per model and call (> 0)")
+    p.add_argument("--n", type=steps, default=None, help="test sequences (>= 1; default: the profile's)")
     p.add_argument("--results", default=None, help="default: results/ (full profile) or runs/quick/ (quick)")
     p.set_defaults(func=_reproduce)
     p = sub.add_parser("variants", help="train and evaluate a table of variants (ladder, readings)")

@@ -211,7 +211,7 @@ class ZeroParamPlus(ZeroParamModel):
                  states: States, keep_states: bool) -> list[Tensor]:
         """With ``smooth_layers``: roll out least-squares templates; else the paper's roll-out."""
         o = self.options
-        if not o.smooth_layers:
+        if not o.smooth_layers or n_future == 0:
             return super().roll_out(x, layers, motion, n_future, states, keep_states)
         velocity = fourier.estimate_shift(motion)
         premult, alpha, bg, seen = layers.alpha * layers.fg, layers.alpha, layers.bg, layers.seen
