@@ -355,3 +355,49 @@ def test_real_shift_matches_fourier_shift(h: int, w: int) -> None:
     shift = torch.randn(3, 5, 2) * 3
     expected = F.fourier_shift(x.expand(-1, 5, -1, -1), shift)
     assert torch.allclose(F.real_shift(x, shift), expected, atol=1e-5)
+
+
+# -- the paper's averaging phase filter and the safe phase of a spectrum ------------------------
+
+@pytest.mark.parametrize("shift", [(1.5, -2.25), (0.0, 3.0), (-4.5, 0.5)])
+def test_averaging_phase_filter_leaves_a_ramp_unchanged(shift: tuple[float, float]) -> None:
+    ramp = F.phase_ramp(torch.tensor(shift), 32, 48)
+    out = F.averaging_phase_filter(ramp, gain=1.0)
+    # the entry after the Nyquist wrap keeps its value, every other one is rebuilt exactly
+    torch.testing.assert_close(out, ramp, atol=1e-5, rtol=0)
+
+
+def test_averaging_phase_filter_gain_zero_is_the_identity() -> None:
+    noisy = F.normalise(torch.randn(24, 24, dtype=torch.complex64, generator=torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(F.averaging_phase_filter(noisy, gain=0.0), noisy, atol=1e-6, rtol=0)
+
+
+def test_averaging_phase_filter_pulls_a_noisy_ramp_towards_the_ramp() -> None:
+    g = torch.Generator().manual_seed(1)
+    ramp = F.phase_ramp(torch.tensor([2.0, -1.0]), 64, 64)
+    noise = torch.polar(torch.ones(64, 64), 0.8 * torch.randn(64, 64, generator=g))
+    noisy = ramp * noise
+    out = F.averaging_phase_filter(noisy, gain=0.5)
+    before = (noisy - ramp).abs().mean()
+    after = (out - ramp).abs().mean()
+    assert after < 0.8 * before, (float(before), float(after))
+    # the mean phase increment, and with it the shift, is kept
+    torch.testing.assert_close(F.estimate_shift(out), torch.tensor([2.0, -1.0]), atol=0.1, rtol=0)
+
+
+def test_unit_spectrum_has_finite_gradients_where_the_spectrum_vanishes() -> None:
+    z = torch.zeros(8, 8, dtype=torch.complex64, requires_grad=True)
+    out = F.unit_spectrum(z)
+    out.real.sum().backward()
+    assert torch.isfinite(torch.view_as_real(z.grad)).all()
+    strong = torch.full((4, 4), 3 + 4j, dtype=torch.complex64)
+    strong[0, 0] = 1e-9  # far below the floor: faded out, not blown up to unit length
+    u = F.unit_spectrum(strong)
+    torch.testing.assert_close(u[1, 1], torch.tensor(0.6 + 0.8j), atol=1e-5, rtol=0)
+    assert float(u[0, 0].abs()) < 1e-3
+
+
+def test_normalise_is_smooth_at_zero() -> None:
+    z = torch.zeros(3, dtype=torch.complex64, requires_grad=True)
+    F.normalise(z).real.sum().backward()
+    assert torch.isfinite(torch.view_as_real(z.grad)).all()

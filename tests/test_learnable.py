@@ -218,3 +218,17 @@ def test_degenerate_sequences_stay_finite(cls, make) -> None:
     assert torch.isfinite(y).all()
     if float(x.min()) == float(x.max()):  # blank frames stay blank
         torch.testing.assert_close(y, torch.full_like(y, float(x.min())), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("change", [dict(smooth_layers=False), dict(smooth_background=False),
+                                    dict(phase_templates=1), dict(smoothing_passes=1)])
+def test_each_backward_look_helps_the_trained_model(change: dict) -> None:
+    # the committed weights with one of our parameter-free steps switched off: worse on test digits
+    from motionseg import zoo
+    seqs = digits(8, SIZE)["frames"]
+    trained = zoo.load("learnable_plus")
+    full = float(((predict(trained, seqs) - seqs[:, N_SEED:]) ** 2).mean())
+    off = zoo.build("learnable_plus", options=change)
+    off.load_state_dict(trained.state_dict())
+    worse = float(((predict(off, seqs) - seqs[:, N_SEED:]) ** 2).mean())
+    assert worse > 1.05 * full, (change, full, worse)
