@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pandas.io.formats.style import Styler
 
 
 def _img(ax: plt.Axes, image: np.ndarray | torch.Tensor, title: str = "", cmap: str = "gray",
@@ -469,3 +473,20 @@ def plot_alpha_profile(alpha: np.ndarray, row: int, cols: np.ndarray, steps: Seq
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def style_table(frame: "pd.DataFrame", uuid: str, caption: str = "", formats: dict[str, str] | str | None = None,
+                index: bool = True) -> "Styler":
+    """A chapter's table: numbers formatted, a caption above, padded cells, numbers right-aligned.
+
+    ``uuid`` names the table's HTML id; pandas would draw a random one, and the notebook tests
+    compare the HTML.
+    """
+    styler = frame.style.format(formats) if formats is not None else frame.style
+    numbers = list(frame.select_dtypes("number").columns)
+    styler = (styler.set_uuid(uuid).set_caption(caption)
+              .set_table_styles([{"selector": "th, td", "props": [("padding", "0.15em 0.7em")]},
+                                 {"selector": "caption", "props": [("caption-side", "top")]}]))
+    if numbers:
+        styler = styler.set_properties(subset=numbers, **{"text-align": "right"})
+    return styler if index else styler.hide(axis="index")
