@@ -234,6 +234,9 @@ def test_references_resolved(page: str) -> None:
         problems.append(f"'??' in the text: ...{text[max(i - 60, 0):i + 40]}...")
     for role in re.findall(r"\{(?:cite|numref|ref|doc|glue|eq)[^}]*\}`[^`]*`", text):
         problems.append(f"unrendered role {role!r}")
+    for el in soup.select(".bibtex-citation"):
+        if el.find("a") is None:  # sphinxcontrib-bibtex renders a key it cannot find as "[]"
+            problems.append(f"unresolved citation {el.get_text(strip=True)!r}")
     for el in soup.select(".xref"):
         if el.find_parent("a") is None:
             problems.append(f"unresolved reference {el.get_text(strip=True)!r} ({' '.join(el.get('class', []))})")
