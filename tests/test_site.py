@@ -215,7 +215,8 @@ def test_no_error_output(page: str) -> None:
         text = out.get_text("\n")
         m = ERROR_TEXT.search(text)
         if m:
-            problems.append(f"error text {m.group()!r} in an output: ...{text[max(m.start() - 80, 0):m.end() + 120]}...")
+            context = text[max(m.start() - 80, 0):m.end() + 120]
+            problems.append(f"error text {m.group()!r} in an output: ...{context}...")
     for out in soup.select(".output.stderr, .stderr"):
         text = out.get_text("\n")
         if re.search(r"\w*Warning\b", text):
@@ -226,7 +227,8 @@ def test_no_error_output(page: str) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_references_resolved(page: str) -> None:
     soup = _page(page)
-    problems = [f"{len(soup.select('.problematic'))} problematic markup element(s)"] if soup.select(".problematic") else []
+    bad = soup.select(".problematic")
+    problems = [f"{len(bad)} problematic markup element(s)"] if bad else []
     problems += [f"system message: {el.get_text(' ', strip=True)[:160]}" for el in soup.select(".system-message")]
     text = _text_outside_code(soup)
     if "??" in text:
