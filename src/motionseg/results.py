@@ -7,6 +7,7 @@ column in bold), :func:`markdown` for the README.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterable
@@ -124,22 +125,27 @@ def formats(columns: Iterable[str]) -> dict[str, str]:
     return {c: known[c] for c in columns if c in known}
 
 
-def style(table: pd.DataFrame, columns: Iterable[str] | None = None, best_among: Iterable[str] | None = None
-          ) -> "pd.io.formats.style.Styler":
+def style(table: pd.DataFrame, columns: Iterable[str] | None = None, best_among: Iterable[str] | None = None,
+          caption: str = "", uuid: str | None = None) -> "pd.io.formats.style.Styler":
     """An HTML table: chosen columns, formatted, the best value per metric column in bold.
 
-    ``best_among`` limits the rows that compete for "best" (e.g. without the oracle).
+    ``best_among`` limits the rows that compete for "best" (e.g. without the oracle). The table's
+    HTML id is derived from its rows and columns (or ``uuid``), so that it is the same on every run.
     """
+    from .figures import style_table
+
     shown = table[list(columns)] if columns is not None else table
-    styler = shown.style.format(formats(shown.columns), na_rep="")
-    candidates = list(best_among) if best_among is not None else list(shown.index)
+    uuid = uuid or "t" + hashlib.md5(repr((list(shown.index), list(shown.columns))).encode()).hexdigest()[:8]
+    styler = style_table(shown, uuid, caption, formats(shown.columns))
+    styler = styler.format(formats(shown.columns), na_rep="")
+    candidates = [c for c in (best_among if best_among is not None else shown.index) if c in shown.index]
     for col in shown.columns:
         if col in LOWER_IS_BETTER:
             values = shown.loc[candidates, col].dropna()
             if len(values):
                 best = values.min() if LOWER_IS_BETTER[col] else values.max()
-                styler = styler.apply(lambda s, b=best: ["font-weight: bold" if (s.name in candidates and v == b)
-                                                         else "" for v in s], subset=[col], axis=0)
+                styler = styler.apply(lambda s, b=best: ["font-weight: bold" if (row in candidates and v == b)
+                                                         else "" for row, v in s.items()], subset=[col], axis=0)
     return styler
 
 
