@@ -189,7 +189,9 @@ def test_wrong_alpha_iou_is_that_of_shifted_rectangles(results: dict, sequences:
     for i, k in np.ndindex(*masks.shape[:2]):
         rows, cols = np.flatnonzero(masks[i, k].any(1)), np.flatnonzero(masks[i, k].any(0))
         h, w = len(rows), len(cols)
-        assert masks[i, k].sum() == h * w > 0  # the premise: the true mask is a solid rectangle
+        # the premises: the true mask is a solid rectangle, and rolling it does not wrap around
+        assert masks[i, k].sum() == h * w > 0
+        assert cols[0] >= SHIFT and cols[-1] + SHIFT < masks.shape[-1]
         # a w-wide rectangle against itself moved by SHIFT: overlap w - SHIFT, union w + SHIFT columns
         expected[i, k] = (w - SHIFT) / (w + SHIFT)
     assert results["wrong_states"]["per_state_step"]["iou"] == pytest.approx(expected.mean(0).tolist(), abs=1e-6)
