@@ -185,13 +185,14 @@ def test_perfect_states(results: dict) -> None:
 
 def test_wrong_alpha_iou_is_that_of_shifted_rectangles(results: dict, sequences: dict) -> None:
     masks = sequences["alpha"][:, 1:STEPS + 1] > 0.5
+    direction = towards_centre(torch.from_numpy(sequences["alpha"])).tolist()
     expected = np.empty(masks.shape[:2])
     for i, k in np.ndindex(*masks.shape[:2]):
         rows, cols = np.flatnonzero(masks[i, k].any(1)), np.flatnonzero(masks[i, k].any(0))
         h, w = len(rows), len(cols)
         # the premises: the true mask is a solid rectangle, and rolling it does not wrap around
         assert masks[i, k].sum() == h * w > 0
-        assert cols[0] >= SHIFT and cols[-1] + SHIFT < masks.shape[-1]
+        assert 0 <= cols[0] + direction[i] * SHIFT and cols[-1] + direction[i] * SHIFT < masks.shape[-1]
         # a w-wide rectangle against itself moved by SHIFT: overlap w - SHIFT, union w + SHIFT columns
         expected[i, k] = (w - SHIFT) / (w + SHIFT)
     assert results["wrong_states"]["per_state_step"]["iou"] == pytest.approx(expected.mean(0).tolist(), abs=1e-6)
