@@ -6,6 +6,8 @@ and compared with the array it should show. Every input frame and state is disti
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import matplotlib
 
 matplotlib.use("Agg")  # this module only: no display needed, nothing set globally
@@ -45,7 +47,7 @@ def clim(fig: Figure, i: int, cols: int, j: int = 0) -> tuple[float, float]:
 
 
 @pytest.fixture(autouse=True)
-def close_figures():
+def close_figures() -> Iterator[None]:
     yield
     plt.close("all")
 

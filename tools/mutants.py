@@ -72,7 +72,11 @@ def load(path: Path) -> list[Mutation]:
     with open(path, "rb") as f:
         entries = tomllib.load(f).get("mutation", [])
     mutations, problems, seen = [], [], set()
+    known = {"id", "file", "find", "replace", "tests", "note"}
     for entry in entries:
+        if not {"id", "file", "find", "replace", "tests"} <= set(entry) <= known:
+            problems.append(f"{entry.get('id', entry)}: fields must be {sorted(known)} (note optional)")
+            continue
         m = Mutation(**entry)
         if m.id in seen:
             problems.append(f"{m.id}: duplicate id")
