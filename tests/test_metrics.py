@@ -43,6 +43,43 @@ def test_ssim_matches_skimage_on_random_images(shape: tuple, noise: float) -> No
     assert got == pytest.approx(skimage_ssim(a, b), abs=1e-5)
 
 
+def structured_pairs() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Image pairs where each SSIM term matters: structure, contrast, luminance, near-black means (C1)."""
+    y, x = np.mgrid[0:36, 0:44]
+    checker = ((y // 4 + x // 4) % 2).astype(np.float32)
+    ramp = (x / 43).astype(np.float32)
+    square = np.zeros((36, 44), np.float32)
+    square[8:24, 10:26] = 0.9
+    return {
+        "checker_shifted": (checker, np.roll(checker, 2, axis=1)),
+        "checker_inverted": (checker, 1 - checker),
+        "ramp_brighter": (0.5 * ramp, 0.5 * ramp + 0.3),
+        "ramp_lower_contrast": (ramp, 0.25 + 0.5 * ramp),
+        "near_black": (0.02 * checker, 0.02 * np.roll(checker, 1, axis=0)),
+        "constant_vs_ramp": (np.full_like(ramp, 0.4), ramp),
+        "square_moved": (square, np.roll(square, (3, 2), axis=(0, 1))),
+        "square_on_ramp": (square, np.maximum(square, 0.3 * ramp)),
+    }
+
+
+def test_ssim_in_float64_equals_skimage_on_structured_images() -> None:
+    """float64 in, float64 arithmetic on both sides: equal to rounding, so any change of formula shows.
+
+    (skimage, like ``metrics.ssim``, computes float32 input in float32; on the ramps that is
+    up to ~2e-5 off the exact value, hence float64 here.)
+    """
+    pairs = structured_pairs()
+    a = torch.from_numpy(np.stack([p[0] for p in pairs.values()]).astype(np.float64))
+    b = torch.from_numpy(np.stack([p[1] for p in pairs.values()]).astype(np.float64))
+    got = metrics.ssim(a, b)  # all pairs in one batched call
+    assert got.dtype == torch.float64
+    for value, x, y, name in zip(got.tolist(), a.numpy(), b.numpy(), pairs):
+        assert value == pytest.approx(skimage_ssim(x, y), abs=1e-10), name
+    # a float64 target is enough to compute in float64
+    assert metrics.ssim(a.float(), b).dtype == torch.float64
+    assert metrics.ssim(a.float(), b.float()).dtype == torch.float32
+
+
 def test_ssim_of_identical_images_is_one(frames: np.ndarray) -> None:
     x = torch.from_numpy(frames[0, :4])
     assert torch.allclose(metrics.ssim(x, x), torch.ones(4), atol=1e-6)

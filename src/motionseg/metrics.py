@@ -42,18 +42,24 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
     ax = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-ax ** 2 / (2 * sigma ** 2))
     g = g / g.sum()
-    return torch.outer(g, g).to(torch.float32)
+    return torch.outer(g, g)
 
 
 def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
-    """Gaussian-window SSIM per image (values of the valid region averaged), ... x H x W."""
+    """Gaussian-window SSIM per image (values of the valid region averaged), ... x H x W.
+
+    Computed in float32, or in float64 when an input is float64. The variances are
+    differences of window means (E[x^2] - E[x]^2), which in float32 cancel on bright,
+    smooth images: there the result can differ from skimage's (float64) by ~1e-5.
+    """
     _check_pair(pred, target)
     *lead, h, w = pred.shape
     if h < window or w < window:
         raise ValueError(f"SSIM needs images of at least {window} x {window}, got {h} x {w}")
-    kernel = _gaussian_window(window, sigma).to(pred.device)[None, None]
-    x = pred.reshape(-1, 1, h, w).to(torch.float32)
-    y = target.reshape(-1, 1, h, w).to(torch.float32)
+    dtype = torch.float64 if torch.float64 in (pred.dtype, target.dtype) else torch.float32
+    kernel = _gaussian_window(window, sigma).to(device=pred.device, dtype=dtype)[None, None]
+    x = pred.reshape(-1, 1, h, w).to(dtype)
+    y = target.reshape(-1, 1, h, w).to(dtype)
     stats = F.conv2d(torch.cat([x, y, x * x, y * y, x * y], 1).reshape(-1, 1, h, w), kernel)
     stats = stats.reshape(x.shape[0], 5, h - window + 1, w - window + 1)
     mx, my, sxx, syy, sxy = stats.unbind(1)

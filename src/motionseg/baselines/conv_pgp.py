@@ -84,6 +84,7 @@ class ConvPGP(nn.Module):
         ``n_seed`` frames.
         """
         check_seed_frames(frames, min_seed=2)
+        frames = frames.to(self.u1.weight.dtype)  # as in forward: float64/16 input is fine
         b, t_len, h, w = frames.shape
         if not isinstance(n_seed, int) or not 2 <= n_seed <= t_len:
             raise ValueError(f"n_seed must be an int in [2, T={t_len}], got {n_seed!r}")

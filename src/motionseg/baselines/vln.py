@@ -197,6 +197,7 @@ class VLNResNet(nn.Module):
         frame t for t < n_seed and the model's own prediction of frame t afterwards.
         """
         check_seed_frames(frames, min_seed=2)
+        frames = frames.to(next(self.parameters()).dtype)  # as in forward: float64/16 input is fine
         self._check_size(frames)
         t_len = frames.shape[1]
         if not isinstance(n_seed, int) or not 1 <= n_seed <= t_len:
