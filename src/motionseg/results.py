@@ -44,6 +44,21 @@ OUR_ROWS = ("zero_param_plus", "learnable_plus")
 REFERENCE_ROWS = ("copy_last", "oracle")
 
 
+def glue(key: str, value: Any) -> None:
+    """Glue a number (as a plain Python number) or a phrase (as Markdown) for the book's prose.
+
+    In Markdown: ``{glue:text}`key:.4f``` for numbers, ``{glue:md}`key``` for phrases.
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue as _glue
+
+    if isinstance(value, str):
+        value = Markdown(value)
+    elif hasattr(value, "item"):  # numpy scalars print as np.float64(...), which a format cannot read
+        value = value.item()
+    _glue(key, value, display=False)
+
+
 def read_json(path: str | Path) -> dict[str, Any]:
     """One results file (metrics, table or benchmark), with a clear error if it is missing."""
     path = Path(path)
