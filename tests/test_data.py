@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from skimage.transform import resize
 
 from motionseg import data as D
 from motionseg.data import (
@@ -41,17 +42,30 @@ def seqs() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def velocities64() -> np.ndarray:
-    return make_sequences(200, split="test", seed=0, size=64)["velocity"]
+def many64() -> dict[str, np.ndarray]:
+    """Velocities and canvas squares (y, x, side per frame) of 200 test sequences at 64 x 64.
+
+    Made in batches and reduced at once, so that 200 sequences cost little memory.
+    """
+    velocity, squares = [], []
+    for batch in D.iter_batches(200, 50, "test", 0, size=64):
+        velocity.append(batch["velocity"])
+        squares.append([[_square(a) for a in seq] for seq in batch["alpha"]])
+    return {"velocity": np.concatenate(velocity), "squares": np.concatenate(squares)}
+
+
+@pytest.fixture(scope="module")
+def velocities64(many64: dict[str, np.ndarray]) -> np.ndarray:
+    return many64["velocity"]
 
 
 @pytest.fixture
 def clean_mnist_cache(monkeypatch: pytest.MonkeyPatch):
     """Empty the MNIST cache before and after a test that changes where MNIST comes from."""
     monkeypatch.delenv("MOTIONSEG_MNIST_DIR", raising=False)
-    load_mnist.cache_clear()
+    D.clear_caches()
     yield
-    load_mnist.cache_clear()
+    D.clear_caches()
 
 
 @pytest.fixture
@@ -85,6 +99,27 @@ def _user_folder(folder: Path, n: int | None = None, compress: bool = True) -> P
         else:
             (folder / name).write_bytes(raw)
     return folder
+
+
+def _pooled_cover(size: int, y: int, x: int, side: int) -> np.ndarray:
+    """The 2x2-pooled coverage of a ``side`` square at canvas (y, x), computed here, not by the module."""
+    cover = np.zeros((2 * size, 2 * size))
+    cover[y:y + side, x:x + side] = 1.0
+    return cover.reshape(size, 2, size, 2).mean(axis=(1, 3))
+
+
+def _square(a: np.ndarray) -> tuple[int, int, int]:
+    """(y, x, side) on the 2x canvas of the opaque square whose pooled coverage is ``a``.
+
+    Fails unless ``a`` is exactly the pooled coverage of one square.
+    """
+    rows, cols = a.max(axis=1), a.max(axis=0)
+    r0, c0 = int(np.flatnonzero(rows)[0]), int(np.flatnonzero(cols)[0])
+    side = int(round(2 * float(rows.sum())))
+    assert side == int(round(2 * float(cols.sum()))), "not a square"
+    y, x = 2 * r0 + int(rows[r0] == 0.5), 2 * c0 + int(cols[c0] == 0.5)
+    np.testing.assert_array_equal(a, _pooled_cover(a.shape[0], y, x, side))
+    return y, x, side
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -334,7 +369,7 @@ def test_corrupt_vendored_file_is_reported(vendored_copy: Path, name: str) -> No
     assert "corrupt" in message
     assert "restore" in message and "git checkout" in message
     # the generator reports it as well
-    load_mnist.cache_clear()
+    D.clear_caches()
     with pytest.raises(DataFileError, match=re.escape(name)):
         make_sequences(1, size=64)
 
@@ -379,7 +414,7 @@ def test_user_folder_argument(tmp_path: Path, clean_mnist_cache, compress: bool)
 def test_user_folder_environment_variable(tmp_path: Path, clean_mnist_cache,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _user_folder(tmp_path / "small", n=10)
-    load_mnist.cache_clear()
+    D.clear_caches()
     monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(folder))
     images, labels = load_mnist("test")
     assert images.shape == (10, 28, 28) and labels.shape == (10,)
@@ -583,3 +618,127 @@ def test_make_patch_full_digit() -> None:
     patch = make_patch(np.full((28, 28), 255, np.uint8))
     assert np.isfinite(patch).all()
     np.testing.assert_allclose(patch[7:-7, 7:-7], 1.0)
+
+
+# --------------------------------------------------------------------------- seeds, indices, caches
+
+
+BAD_SEEDS = [1.7, 2.0, np.float64(1.0), "3", "abc", None, True, False, np.bool_(True),
+             -1, np.int64(-1), 2**32, np.uint64(2**32), 2**40]
+
+
+@pytest.mark.parametrize("seed", BAD_SEEDS, ids=repr)
+def test_bad_seed_is_refused_everywhere(seed) -> None:
+    """No coercion: 1.7, '3' or 2**32 used to give the data of seeds 1, 3 and 0."""
+    calls = {"make_sequences": lambda: make_sequences(1, seed=seed, size=64),
+             "make_sequence": lambda: make_sequence(0, seed=seed, size=64),
+             "MovingMNIST": lambda: MovingMNIST(1, seed=seed, size=64),
+             "iter_batches": lambda: D.iter_batches(1, 1, seed=seed, size=64)}
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=r"seed .*allowed are integers .*not bool.* 0 to below 2\*\*32"):
+            call()
+
+
+def test_good_seeds() -> None:
+    ref = make_sequences(1, seed=5, size=64)["frames"]
+    for seed in (np.int64(5), np.uint32(5), np.int8(5)):
+        np.testing.assert_array_equal(make_sequences(1, seed=seed, size=64)["frames"], ref)
+    # the largest seed is allowed and is not seed 0 in disguise
+    top = make_sequences(1, seed=2**32 - 1, size=64)["frames"]
+    assert not np.array_equal(top, make_sequences(1, seed=0, size=64)["frames"])
+    assert MovingMNIST(1, seed=np.int64(7), size=64).seed == 7
+
+
+@pytest.mark.parametrize("value", [1.0, "1", True, None, -1, 2**63], ids=repr)
+def test_bad_start_and_index(value) -> None:
+    with pytest.raises(ValueError, match=r"start .*allowed are integers"):
+        make_sequences(1, start=value, size=64)
+    with pytest.raises(ValueError, match=r"index .*allowed are integers"):
+        make_sequence(value, size=64)
+
+
+def test_start_plus_n_must_stay_below_the_index_limit() -> None:
+    with pytest.raises(ValueError, match=r"start \+ n .*2\*\*63"):
+        make_sequences(2, start=2**63 - 1, size=64)
+
+
+def test_numpy_integers_are_accepted_for_counts_and_indices() -> None:
+    ref = make_sequences(2, start=3, size=64)
+    got = make_sequences(np.int64(2), start=np.uint16(3), size=64)
+    np.testing.assert_array_equal(got["frames"], ref["frames"])
+    np.testing.assert_array_equal(make_sequence(np.int32(4), size=64)["frames"], ref["frames"][1])
+    ds = MovingMNIST(np.int64(5), size=64)
+    assert len(ds) == 5
+    np.testing.assert_array_equal(ds[np.int64(3)]["frames"].numpy(), ds[3]["frames"].numpy())
+
+
+@pytest.mark.parametrize("value", [2.0, "2", True, None], ids=repr)
+def test_dataset_length_and_index_must_be_integers(value) -> None:
+    with pytest.raises(ValueError, match=r"length .*allowed are integers"):
+        MovingMNIST(value, size=64)
+    with pytest.raises(ValueError, match="index must be an integer"):
+        MovingMNIST(3, size=64)[value]
+
+
+@pytest.mark.parametrize("n, batch_size", [(0, 1), (1.5, 1), (True, 1), (4, 0), (4, 2.0), (4, True), (4, -1)],
+                         ids=repr)
+def test_iter_batches_checks_its_arguments_at_the_call(n, batch_size) -> None:
+    # no next(): the error comes when the iterator is made, not at the first batch
+    with pytest.raises(ValueError, match="n |batch_size "):
+        D.iter_batches(n, batch_size)
+
+
+def test_iter_batches_passes_the_options_on() -> None:
+    parts = list(D.iter_batches(3, 2, "train", 4, size=64, max_speed=1.0, n_frames=5))
+    whole = make_sequences(3, "train", 4, size=64, max_speed=1.0, n_frames=5)
+    for key in KEYS:
+        np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), whole[key], err_msg=key)
+
+
+def test_empty_stl10_file_is_a_data_file_error(tmp_path: Path) -> None:
+    folder = _fake_stl10(tmp_path)
+    (folder / "test_X.bin").write_bytes(b"")
+    with pytest.raises(DataFileError, match=r"test_X\.bin is empty"):
+        make_sequences(1, split="test", size=64, backgrounds=Backgrounds(str(tmp_path)))
+
+
+def test_mnist_folder_from_the_environment_is_read_at_each_call(tmp_path: Path, clean_mnist_cache,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing MOTIONSEG_MNIST_DIR within a process takes effect (the cache used to ignore it)."""
+    assert load_mnist("test")[0].shape == (10000, 28, 28)  # vendored, now cached
+    folder = _user_folder(tmp_path / "small", n=10)
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(folder))
+    assert load_mnist("test")[0].shape == (10, 28, 28)
+    other = _user_folder(tmp_path / "smaller", n=7)
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(other))
+    assert load_mnist("test")[0].shape == (7, 28, 28)
+    monkeypatch.delenv("MOTIONSEG_MNIST_DIR")
+    assert load_mnist("test")[0].shape == (10000, 28, 28)
+
+
+def test_relative_mnist_folder_follows_the_working_directory(tmp_path: Path, clean_mnist_cache,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _user_folder(tmp_path / "a" / "mnist", n=10)
+    _user_folder(tmp_path / "b" / "mnist", n=7)
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", "mnist")
+    monkeypatch.chdir(tmp_path / "a")
+    assert load_mnist("test")[0].shape == (10, 28, 28)
+    monkeypatch.chdir(tmp_path / "b")
+    assert load_mnist("test")[0].shape == (7, 28, 28)
+    assert load_mnist("test", folder="mnist")[0].shape == (7, 28, 28)
+
+
+def test_stl10_folder_from_the_environment_is_read_at_each_call(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both a changed variable and a relative folder after a change of directory take effect."""
+    _fake_stl10(tmp_path / "a" / "stl", value=51)
+    _fake_stl10(tmp_path / "b" / "stl", value=204)
+    monkeypatch.setenv("MOTIONSEG_STL10_DIR", str(tmp_path / "a" / "stl"))
+    np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 51 / 255, atol=1e-3)
+    monkeypatch.setenv("MOTIONSEG_STL10_DIR", str(tmp_path / "b" / "stl"))
+    np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 204 / 255, atol=1e-3)
+    monkeypatch.setenv("MOTIONSEG_STL10_DIR", "stl")
+    monkeypatch.chdir(tmp_path / "a")
+    np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 51 / 255, atol=1e-3)
+    monkeypatch.chdir(tmp_path / "b")
+    np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 204 / 255, atol=1e-3)
