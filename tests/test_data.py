@@ -742,3 +742,172 @@ def test_stl10_folder_from_the_environment_is_read_at_each_call(tmp_path: Path,
     np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 51 / 255, atol=1e-3)
     monkeypatch.chdir(tmp_path / "b")
     np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 204 / 255, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- the recipe (reference notes §1)
+
+
+RING_ROWS = (0.5, 0.75, 0.5, 0.0, 0.0, 0.0, 0.0)  # canvas rows from a patch edge inwards: rings, padding
+
+
+def _recipe_patch(digit: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """The canvas patch written from the recipe, independently of ``make_patch``: the digit
+    (/255) in its square bounding box (shorter side padded symmetrically), resized by
+    1.5 * scale, 4 px of zeros, then rings 0.5, 0.75, 0.5 from the inside out."""
+    ys, xs = np.nonzero(digit)
+    h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    side = max(h, w)
+    square = np.zeros((side, side))
+    top, left = (side - h) // 2, (side - w) // 2
+    square[top:top + h, left:left + w] = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1] / 255.0
+    n = int(np.rint(side * 1.5 * scale))
+    body = np.clip(resize(square, (n, n), order=1, anti_aliasing=False, preserve_range=True), 0, 1)
+    patch = np.zeros((n + 14, n + 14))
+    for ring, value in enumerate(RING_ROWS):
+        patch[ring:n + 14 - ring, ring:n + 14 - ring] = value
+    patch[7:-7, 7:-7] = body
+    return patch
+
+
+def _shown_patch(seq: dict[str, np.ndarray], t: int, patch: np.ndarray) -> bool:
+    """Whether frame t shows ``patch`` where alpha says the patch is (fg and frame)."""
+    a = seq["alpha"][t]
+    y, x, side = _square(a)
+    if side != patch.shape[0]:
+        return False
+    size = a.shape[0]
+    canvas = np.zeros((2 * size, 2 * size))
+    canvas[y:y + side, x:x + side] = patch
+    pooled = canvas.reshape(size, 2, size, 2).mean(axis=(1, 3))
+    expected_fg = np.divide(pooled, a, out=np.zeros_like(pooled), where=a > 0)
+    full = a == 1
+    return bool(np.allclose(seq["fg"][t], expected_fg, rtol=0, atol=1e-5)
+                and np.allclose(seq["frames"][t][full], pooled[full], rtol=0, atol=1e-5))
+
+
+@pytest.fixture
+def six_digits_per_split(tmp_path: Path, clean_mnist_cache, monkeypatch: pytest.MonkeyPatch
+                         ) -> dict[str, np.ndarray]:
+    """An MNIST folder with 6 real digits per split (train ones from MNIST train, test from test)."""
+    digits = {split: load_mnist(split)[0][:6] for split in D.SPLITS}
+    folder = tmp_path / "six"
+    folder.mkdir()
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(_idx_bytes(digits[split], 0x803))
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx_bytes(np.zeros(6, np.uint8), 0x801))
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(folder))
+    return digits
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.75, 2.0])
+def test_digits_come_from_their_own_split(six_digits_per_split: dict[str, np.ndarray], scale: float) -> None:
+    """Each sequence shows the recipe's patch of a digit of its own split, never of the other."""
+    for split, other in (("train", "test"), ("test", "train")):
+        out = make_sequences(6, split=split, seed=1, size=64, max_speed=1.0, scale=scale)
+        used = set()
+        for i in range(6):
+            seq = {k: out[k][i] for k in IMAGE_KEYS}
+            own = [j for j, d in enumerate(six_digits_per_split[split])
+                   if all(_shown_patch(seq, t, _recipe_patch(d, scale)) for t in (0, 19))]
+            foreign = [j for j, d in enumerate(six_digits_per_split[other])
+                       if _shown_patch(seq, 0, _recipe_patch(d, scale))]
+            assert len(own) == 1 and not foreign, (split, i, own, foreign)
+            used.add(own[0])
+        assert len(used) >= 3, "the digit draw hardly varies"
+
+
+def test_every_speed_and_sign_quadrant_occurs(velocities64: np.ndarray) -> None:
+    speeds = set(np.arange(-2.0, 2.01, 0.5).tolist())
+    for axis in range(2):
+        assert set(velocities64[:, axis].tolist()) == speeds, axis
+    signs = {(int(np.sign(vy)), int(np.sign(vx))) for vy, vx in velocities64}
+    assert {(1, 1), (1, -1), (-1, 1), (-1, -1)} <= signs
+
+
+def test_patch_starts_at_the_border_it_moves_away_from(many64: dict[str, np.ndarray]) -> None:
+    """Canvas start per axis: 1 for a positive velocity, canvas - side - 1 for a negative
+    one, (canvas - side) // 2 for zero (read back from the first alpha)."""
+    canvas = 128
+    checked = set()
+    for v, squares in zip(many64["velocity"], many64["squares"]):
+        y, x, side = squares[0]
+        for speed, start in ((v[0], y), (v[1], x)):
+            if speed > 0:
+                assert start == 1
+            elif speed < 0:
+                assert start == canvas - side - 1
+            else:
+                assert start == (canvas - side) // 2
+            checked.add(int(np.sign(speed)))
+    assert checked == {-1, 0, 1}
+
+
+def test_patch_never_touches_a_border(seqs: dict[str, np.ndarray], many64: dict[str, np.ndarray]) -> None:
+    """In every frame the square keeps at least 1 canvas px from each border, and its side is fixed."""
+    at_128 = np.array([[_square(a) for a in seq] for seq in seqs["alpha"]])
+    for squares, canvas in ((at_128, 256), (many64["squares"], 128)):
+        y, x, side = squares[..., 0], squares[..., 1], squares[..., 2]
+        assert y.min() >= 1 and x.min() >= 1
+        assert (y + side).max() <= canvas - 1 and (x + side).max() <= canvas - 1
+        np.testing.assert_array_equal(side, side[:, :1].repeat(side.shape[1], axis=1))
+    # the moving patches start at the 1 px margins, so the check above is not vacuous
+    first = many64["squares"][:, 0]
+    assert (first[:, 0] == 1).any() and (first[:, 0] + first[:, 2] == 127).any()
+
+
+def _check_rings(fg: np.ndarray, y: int, x: int, side: int) -> None:
+    """Along each of the four edges of the square, fg shows the rings and the padding."""
+    size = fg.shape[0]
+    views = [(fg, y, x), (fg[::-1], 2 * size - y - side, x), (fg.T, x, y), (fg.T[::-1], 2 * size - x - side, y)]
+    for view, top, left in views:
+        # output columns whose two canvas columns lie in the edge band's uniform part
+        cols = [c for c in range(size) if 2 * c >= left + 3 and 2 * c + 1 < left + side - 3]
+        assert cols
+        for r in range(top // 2, size):
+            if 2 * r + 1 > top + len(RING_ROWS) - 1:
+                break
+            covered = [RING_ROWS[k - top] for k in (2 * r, 2 * r + 1) if top <= k]
+            np.testing.assert_allclose(view[r, cols], np.mean(covered), rtol=0, atol=1e-6)
+
+
+def test_frame_rings_and_padding_are_shown(seqs: dict[str, np.ndarray]) -> None:
+    for i in range(4):
+        for t in (0, 7, 19):
+            _check_rings(seqs["fg"][i, t], *_square(seqs["alpha"][i, t]))
+
+
+def _asymmetric_stl10_image() -> np.ndarray:
+    """96 x 96 x RGB: brighter downwards (2 per row) and a bright left half (+40)."""
+    rows = np.arange(96)[:, None] * 2
+    left = (np.arange(96)[None, :] < 48) * 40
+    return np.repeat((rows + left).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_stl10_images_keep_their_orientation(tmp_path: Path) -> None:
+    """Written channel-first and column-major like STL-10, the image is read back upright."""
+    img = _asymmetric_stl10_image()
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    img.transpose(2, 1, 0)[None].tofile(folder / "test_X.bin")  # N x C x W x H, as STL-10 stores it
+    sample = Backgrounds(str(tmp_path)).sample("test", np.random.default_rng(0))
+    np.testing.assert_allclose(sample, img[..., 0] / 255.0, rtol=0, atol=1e-3)
+    bg = make_sequences(1, size=64, backgrounds=Backgrounds(str(tmp_path)))["bg"][0, 0]
+    # inverted: the top is brighter than the bottom, and the left half darker than the right
+    assert (np.diff(bg.mean(axis=1)) < 0).all()
+    assert bg[:, :30].mean() < bg[:, 34:].mean() - 0.1
+
+
+def test_pooled_identity_at_fractional_edges(tmp_path: Path) -> None:
+    """frame = a*fg + (1-a)*bg also at fractional alpha when the background is flat within
+    each 2x2 block (grey, constant STL-10); on photos the error is the background's
+    variation inside the block times a(1-a), so at most a(1-a)."""
+    flat = [make_sequences(3, size=64, background="grey"),
+            make_sequences(3, size=64, backgrounds=Backgrounds(str(_fake_stl10(tmp_path, value=90))))]
+    for out in flat:
+        frames, a, fg, bg = (out[k] for k in IMAGE_KEYS)
+        frac = (a > 0) & (a < 1)
+        assert frac.any()
+        np.testing.assert_allclose(frames, a * fg + (1 - a) * bg, rtol=0, atol=1e-6)
+    out = make_sequences(3, size=64)
+    frames, a, fg, bg = (out[k] for k in IMAGE_KEYS)
+    assert (np.abs(frames - (a * fg + (1 - a) * bg)) <= a * (1 - a) + 1e-6).all()
