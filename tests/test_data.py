@@ -911,3 +911,274 @@ def test_pooled_identity_at_fractional_edges(tmp_path: Path) -> None:
     out = make_sequences(3, size=64)
     frames, a, fg, bg = (out[k] for k in IMAGE_KEYS)
     assert (np.abs(frames - (a * fg + (1 - a) * bg)) <= a * (1 - a) + 1e-6).all()
+
+
+# --------------------------------------------------------------------------- options beyond the paper
+
+
+OPTION_SETS = {
+    "bounce-fast-long": dict(bounce=True, max_speed=4.0, n_frames=40),
+    "long-slow": dict(n_frames=30, max_speed=1.0),
+    "two-digits": dict(n_digits=2),
+    "two-digits-bounce": dict(n_digits=2, bounce=True, max_speed=3.0, n_frames=25),
+    "three-shapes": dict(n_digits=3, foreground="shapes", max_speed=1.5),
+    "shapes": dict(foreground="shapes"),
+    "scale-0.75": dict(scale=0.75),
+    "scale-2": dict(scale=2.0, max_speed=1.0),
+    "noise": dict(background="noise"),
+    "grey": dict(background="grey"),
+    "textures": dict(background="textures"),
+}
+
+
+@pytest.fixture(scope="module")
+def option_outputs() -> dict[str, dict[str, np.ndarray]]:
+    return {name: make_sequences(3, "test", 2, size=64, **opts) for name, opts in OPTION_SETS.items()}
+
+
+def _object_views(out: dict[str, np.ndarray], opts: dict) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per object: (alpha n x T x H x W, fg, initial velocity n x 2, per-frame velocity n x T x 2)."""
+    T = opts.get("n_frames", 20)
+    if opts.get("n_digits", 1) == 1:
+        per_frame = out.get("velocity_per_frame", np.repeat(out["velocity"][:, None], T, axis=1))
+        return [(out["alpha"], out["fg"], out["velocity"], per_frame)]
+    views = []
+    for k in range(opts["n_digits"]):
+        v = out["obj_velocity"][:, k]
+        per_frame = out["obj_velocity_per_frame"][:, k] if opts.get("bounce") else np.repeat(v[:, None], T, axis=1)
+        views.append((out["obj_alpha"][:, k], out["obj_fg"][:, k], v, per_frame))
+    return views
+
+
+@pytest.mark.parametrize("name", list(OPTION_SETS))
+def test_option_outputs_have_the_documented_keys(name: str, option_outputs) -> None:
+    opts, out = OPTION_SETS[name], option_outputs[name]
+    T, k = opts.get("n_frames", 20), opts.get("n_digits", 1)
+    expected = {"frames": (3, T, 64, 64), "alpha": (3, T, 64, 64), "fg": (3, T, 64, 64),
+                "bg": (3, T, 64, 64), "velocity": (3, 2)}
+    if opts.get("bounce"):
+        expected["velocity_per_frame"] = (3, T, 2)
+    if k > 1:
+        expected.update(obj_alpha=(3, k, T, 64, 64), obj_fg=(3, k, T, 64, 64), obj_velocity=(3, k, 2))
+        if opts.get("bounce"):
+            expected["obj_velocity_per_frame"] = (3, k, T, 2)
+    assert {key: v.shape for key, v in out.items()} == expected
+    for key, v in out.items():
+        assert v.dtype == np.float32 and np.isfinite(v).all(), key
+        if key not in ("velocity", "velocity_per_frame", "obj_velocity", "obj_velocity_per_frame"):
+            assert v.min() >= 0 and v.max() <= 1, key
+
+
+@pytest.mark.parametrize("name", list(OPTION_SETS))
+def test_option_ground_truth_is_correct(name: str, option_outputs) -> None:
+    """For every option: the frame recomposes from the ground truth, each alpha is its
+    object's square (inside the frame), velocities match the alpha centroid's motion."""
+    opts, out = OPTION_SETS[name], option_outputs[name]
+    frames, alpha, fg, bg = (out[k] for k in IMAGE_KEYS)
+    solid = (alpha == 0) | (alpha == 1)
+    np.testing.assert_allclose(frames[solid], (alpha * fg + (1 - alpha) * bg)[solid], rtol=0, atol=1e-6)
+    assert (fg[alpha == 0] == 0).all()
+    np.testing.assert_array_equal(bg, np.broadcast_to(bg[:, :1], bg.shape))
+    yy, xx = np.mgrid[:64, :64].astype(np.float64)
+    for obj_alpha, obj_fg, v0, per_frame in _object_views(out, opts):
+        np.testing.assert_array_equal(per_frame[:, 0], v0)
+        for i in range(3):
+            squares = np.array([_square(a) for a in obj_alpha[i]])
+            assert squares[:, :2].min() >= 1 and (squares[:, :2] + squares[:, 2:]).max() <= 127
+            assert (squares[:, 2] == squares[0, 2]).all()
+            for t in (0, len(squares) // 2, len(squares) - 1):
+                _check_rings(obj_fg[i, t], *squares[t])
+            # the square's centroid, read back exactly on the canvas, in output px
+            exact = (squares[:, :2] + squares[:, 2:] / 2) / 2
+            np.testing.assert_array_equal(np.diff(exact, axis=0), per_frame[i, :-1])
+            # the pooled alpha's own centroid: exact up to the pooling bias of an odd
+            # canvas side (at most 1/60 px for sides >= 15 canvas px)
+            a = obj_alpha[i].astype(np.float64)
+            mass = a.sum(axis=(1, 2))
+            centroid = np.stack([(a * yy).sum(axis=(1, 2)), (a * xx).sum(axis=(1, 2))], axis=1) / mass[:, None]
+            np.testing.assert_allclose(np.diff(centroid, axis=0), per_frame[i, :-1], rtol=0, atol=0.04)
+
+
+@pytest.mark.parametrize("name", ["bounce-fast-long", "two-digits-bounce", "three-shapes", "textures"])
+def test_options_are_deterministic_per_index(name: str, option_outputs) -> None:
+    opts, out = OPTION_SETS[name], option_outputs[name]
+    again = make_sequences(2, "test", 2, start=1, size=64, **opts)
+    one = make_sequence(2, "test", 2, size=64, **opts)
+    item = MovingMNIST(3, "test", 2, size=64, **opts)[2]
+    assert set(one) == set(out) == set(item)
+    for key in out:
+        np.testing.assert_array_equal(again[key], out[key][1:], err_msg=key)
+        np.testing.assert_array_equal(one[key], out[key][2], err_msg=key)
+        np.testing.assert_array_equal(item[key].numpy(), out[key][2], err_msg=key)
+    other_seed = make_sequences(1, "test", 3, start=2, size=64, **opts)
+    assert not np.array_equal(other_seed["frames"][0], out["frames"][2])
+
+
+def test_options_change_only_what_they_name(seqs: dict[str, np.ndarray], option_outputs) -> None:
+    ref = make_sequences(3, "test", 2, size=64)
+    for name in ("noise", "grey", "textures"):  # only the background changes
+        out = option_outputs[name]
+        for key in ("alpha", "fg", "velocity"):
+            np.testing.assert_array_equal(out[key], ref[key], err_msg=(name, key))
+        assert not np.array_equal(out["bg"], ref["bg"])
+    two = option_outputs["two-digits"]  # object 0 and the background are the one-digit sequence's
+    np.testing.assert_array_equal(two["obj_alpha"][:, 0], ref["alpha"])
+    np.testing.assert_array_equal(two["obj_fg"][:, 0], ref["fg"])
+    np.testing.assert_array_equal(two["velocity"], ref["velocity"])
+    np.testing.assert_array_equal(two["bg"], ref["bg"])
+    # a longer sequence begins with the 20-frame one (no bounce)
+    long = make_sequences(2, "test", 2, size=64, max_speed=1.0, n_frames=30)
+    short = make_sequences(2, "test", 2, size=64, max_speed=1.0)
+    for key in IMAGE_KEYS:
+        np.testing.assert_array_equal(long[key][:, :20], short[key], err_msg=key)
+
+
+def _reflect_steps(start: int, v: int, low: int, high: int, n: int) -> list[int]:
+    """Positions of a point moving by v per step and reflecting at low and high, step by step."""
+    pos, out = start, [start]
+    for _ in range(n - 1):
+        pos += v
+        if pos < low:
+            pos, v = 2 * low - pos, -v
+        elif pos > high:
+            pos, v = 2 * high - pos, -v
+        out.append(pos)
+    return out
+
+
+def test_bounce_reflects_one_canvas_pixel_from_the_borders() -> None:
+    out = make_sequences(6, "test", 0, size=64, bounce=True, max_speed=4.0, n_frames=40)
+    flips = 0
+    for i in range(6):
+        squares = np.array([_square(a) for a in out["alpha"][i]])
+        side = int(squares[0, 2])
+        for axis in range(2):
+            v = int(out["velocity"][i, axis] * 2)
+            expected = _reflect_steps(int(squares[0, axis]), v, 1, 128 - side - 1, 40)
+            np.testing.assert_array_equal(squares[:, axis], expected)
+            step = out["velocity_per_frame"][i, :, axis]
+            np.testing.assert_array_equal(step[:-1] * 2, np.diff(squares[:, axis]))
+            flips += int((np.diff(np.sign(step)) != 0).sum())
+    assert flips >= 6, "hardly any bounce: the test would not test reflection"
+
+
+def test_speeds_up_to_4_px_per_frame() -> None:
+    fast = make_sequences(100, size=64, bounce=True, max_speed=4.0, n_frames=2)["velocity"]
+    assert set(fast.ravel().tolist()) == set(np.arange(-4.0, 4.01, 0.5).tolist())
+    # without bounce where the frame allows it: 4 px/frame over 20 frames at 128 x 128
+    out = make_sequences(2, size=128, max_speed=4.0)
+    assert np.abs(out["velocity"]).max() <= 4.0
+    D.check_options(256, 4.0, n_frames=40)
+
+
+def test_two_digits_occlusion_order_and_union(option_outputs) -> None:
+    """Object 0 is in front; alpha/fg are the union of the objects as the frame shows it."""
+    for name in ("two-digits", "two-digits-bounce", "three-shapes"):
+        out, k = option_outputs[name], OPTION_SETS[name]["n_digits"]
+        obj_alpha, obj_fg, frames = out["obj_alpha"], out["obj_fg"], out["frames"]
+        overlap_seen = False
+        for i in range(3):
+            for t in range(frames.shape[1]):
+                squares = [_square(obj_alpha[i, j, t]) for j in range(k)]
+                cover = np.zeros((128, 128))
+                for y, x, side in squares:
+                    cover[y:y + side, x:x + side] = 1
+                np.testing.assert_array_equal(out["alpha"][i, t], cover.reshape(64, 2, 64, 2).mean(axis=(1, 3)))
+                hidden = np.zeros((64, 64), bool)
+                for j in range(k):  # front to back
+                    mine = (obj_alpha[i, j, t] == 1) & ~hidden
+                    np.testing.assert_array_equal(frames[i, t][mine], obj_fg[i, j, t][mine])
+                    np.testing.assert_array_equal(out["fg"][i, t][mine], obj_fg[i, j, t][mine])
+                    overlap_seen |= bool((hidden & (obj_alpha[i, j, t] == 1)).any())
+                    hidden |= obj_alpha[i, j, t] > 0
+        assert not np.array_equal(out["obj_velocity"][:, 0], out["obj_velocity"][:, 1])
+        if name == "two-digits-bounce":
+            assert overlap_seen, "no occlusion in these sequences: pick others"
+
+
+def test_further_objects_start_at_random_places() -> None:
+    out = make_sequences(8, "test", 0, size=64, n_digits=2)
+    starts0 = {_square(a)[:2] for a in out["obj_alpha"][:, 0, 0]}
+    starts1 = {_square(a)[:2] for a in out["obj_alpha"][:, 1, 0]}
+    assert len(starts1) == 8 and len(starts1 - starts0) >= 6
+
+
+def test_shapes_foreground_needs_no_mnist(tmp_path: Path, clean_mnist_cache,
+                                          monkeypatch: pytest.MonkeyPatch, option_outputs) -> None:
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(tmp_path / "no-mnist-here"))
+    with pytest.raises(DataFileError):
+        make_sequences(1, size=64)
+    out = make_sequences(3, "test", 2, size=64, foreground="shapes")
+    np.testing.assert_array_equal(out["frames"], option_outputs["shapes"]["frames"])
+    # a filled shape, not a digit stroke: the body holds a flat region of one value
+    for i in range(3):
+        y, x, side = _square(out["alpha"][i, 0])
+        body = out["fg"][i, 0][(y + 8) // 2 + 1:(y + side - 8) // 2 - 1, (x + 8) // 2 + 1:(x + side - 8) // 2 - 1]
+        values, counts = np.unique(body[body > 0], return_counts=True)
+        assert counts.max() >= 9, (i, values, counts)
+
+
+def test_scale_sets_the_patch_size(option_outputs) -> None:
+    sides = {name: {_square(a)[2] for a in option_outputs[name]["alpha"][:, 0]}
+             for name in ("scale-0.75", "scale-2")}
+    ref = {_square(a)[2] for a in make_sequences(3, "test", 2, size=64)["alpha"][:, 0]}
+    assert max(sides["scale-0.75"]) < min(ref) and max(ref) < min(sides["scale-2"])
+    assert max(sides["scale-2"]) <= int(round(20 * 1.5 * 2)) + 14
+
+
+def test_background_kinds(option_outputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    np.testing.assert_array_equal(option_outputs["grey"]["bg"], 0.5)
+    noise = make_sequences(3, size=64, background="noise")["bg"][:, 0]
+    assert noise.min() < 0.15 and noise.max() > 0.85 and abs(noise.mean() - 0.5) < 0.05
+    # neighbouring pixels are hardly correlated beyond the resizing
+    assert np.abs(np.diff(noise, axis=-1)).mean() > 0.1
+
+    def no_photos(split: str):
+        raise AssertionError("textures must not read the bundled photos")
+
+    monkeypatch.setattr(D, "_skimage_photos", no_photos)
+    textures = make_sequences(9, size=64, background="textures")["bg"][:, 0]
+    assert (textures.reshape(9, -1).std(axis=1) > 0.05).all()
+    assert len({t.tobytes() for t in textures}) == 9
+    for kind in ("noise", "grey"):
+        make_sequences(1, size=64, background=kind)
+
+
+BAD_OPTIONS = [
+    (dict(max_speed=-0.5), r"max_speed .*>= 0"),
+    (dict(max_speed=float("nan")), r"max_speed"),
+    (dict(max_speed=float("inf")), r"max_speed"),
+    (dict(max_speed=True), r"max_speed"),
+    (dict(max_speed=4.5, bounce=True), r"allowed are 0 to 4\.0"),
+    (dict(n_digits=0), r"n_digits .*from 1 to below 5"),
+    (dict(n_digits=5), r"n_digits .*from 1 to below 5"),
+    (dict(n_digits=2.0), r"n_digits .*integers"),
+    (dict(foreground="grid"), r"unknown foreground 'grid': allowed are digit, shapes"),
+    (dict(background="stl10"), r"unknown background 'stl10': allowed are photos, noise, grey, textures"),
+    (dict(scale=0.5), r"scale .*0\.75 to 2\.0"),
+    (dict(scale=2.5), r"scale .*0\.75 to 2\.0"),
+    (dict(scale=float("nan")), r"scale .*0\.75 to 2\.0"),
+    (dict(scale="1"), r"scale .*0\.75 to 2\.0"),
+    (dict(scale=True), r"scale .*0\.75 to 2\.0"),
+    (dict(n_frames=1), r"n_frames .*from 2 to below 101"),
+    (dict(n_frames=0), r"n_frames .*from 2 to below 101"),
+    (dict(n_frames=101), r"n_frames .*from 2 to below 101"),
+    (dict(n_frames=20.0), r"n_frames .*integers"),
+    (dict(bounce=1), r"bounce must be True or False"),
+    (dict(bounce="yes"), r"bounce must be True or False"),
+    (dict(n_frames=40), r"allowed are 0 to 1\.0 in 0\.5 steps.*or bounce=True"),
+    (dict(scale=2.0), r"allowed are 0 to 1\.0 in 0\.5 steps.*or bounce=True"),
+]
+
+
+@pytest.mark.parametrize("options, message", BAD_OPTIONS, ids=[repr(o) for o, _ in BAD_OPTIONS])
+def test_bad_options_are_refused(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_sequences(1, size=64, **options)
+    with pytest.raises(ValueError, match=message):
+        MovingMNIST(1, size=64, **options)
+    with pytest.raises(ValueError, match=message):
+        D.iter_batches(1, 1, size=64, **options)
+    rest = {k: v for k, v in options.items() if k != "max_speed"}
+    with pytest.raises(ValueError, match=message):
+        D.check_options(64, options.get("max_speed", 2.0), **rest)
