@@ -453,6 +453,12 @@ def test_user_folder_with_a_bad_file(tmp_path: Path, clean_mnist_cache, content:
         load_mnist("test", folder=str(folder))
 
 
+def test_user_folder_without_images(tmp_path: Path, clean_mnist_cache) -> None:
+    folder = _user_folder(tmp_path / "none", n=0)
+    with pytest.raises(DataFileError, match="no images"):
+        load_mnist("test", folder=str(folder))
+
+
 def test_user_folder_with_labels_in_place_of_images(tmp_path: Path, clean_mnist_cache) -> None:
     folder = _user_folder(tmp_path / "swap", n=50)
     shutil.copy(folder / "t10k-labels-idx1-ubyte.gz", folder / "t10k-images-idx3-ubyte.gz")
@@ -1116,6 +1122,20 @@ def test_shapes_foreground_needs_no_mnist(tmp_path: Path, clean_mnist_cache,
         body = out["fg"][i, 0][(y + 8) // 2 + 1:(y + side - 8) // 2 - 1, (x + 8) // 2 + 1:(x + side - 8) // 2 - 1]
         values, counts = np.unique(body[body > 0], return_counts=True)
         assert counts.max() >= 9, (i, values, counts)
+        # drawn on black (random_shapes' white background removed), at most 254/255
+        assert body.max() <= 254 / 255 + 1e-6
+
+
+def test_shape_images_are_visible_filled_shapes() -> None:
+    """Each stand-in digit is one shape of one grey level (64..254) on black, at most 20 px."""
+    for s in range(50):
+        img = D._shape_image(np.random.default_rng(s))
+        assert img.shape == (28, 28) and img.dtype == np.uint8
+        levels = np.unique(img[img > 0])
+        assert len(levels) == 1 and 64 <= levels[0] <= 254, (s, levels)
+        rows, cols = np.flatnonzero(img.any(axis=1)), np.flatnonzero(img.any(axis=0))
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= D.MAX_DIGIT_SIDE
+        assert (img > 0).sum() >= 10
 
 
 def test_scale_sets_the_patch_size(option_outputs) -> None:
@@ -1142,6 +1162,31 @@ def test_background_kinds(option_outputs, monkeypatch: pytest.MonkeyPatch) -> No
     assert len({t.tobytes() for t in textures}) == 9
     for kind in ("noise", "grey"):
         make_sequences(1, size=64, background=kind)
+
+
+def test_textures_use_every_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All of TEXTURES occur, and each kind looks like what it claims to be."""
+    made: dict[str, list[np.ndarray]] = {kind: [] for kind in D.TEXTURES}
+    for kind, maker in list(D._TEXTURE_MAKERS.items()):
+        def counting(rng, n, kind=kind, maker=maker):
+            img = maker(rng, n)
+            made[kind].append(img)
+            return img
+        monkeypatch.setitem(D._TEXTURE_MAKERS, kind, counting)
+    make_sequences(12, size=64, background="textures", n_frames=2)
+    assert all(made.values()), {k: len(v) for k, v in made.items()}
+    for kind, images in made.items():
+        for img in images:
+            assert img.shape == (96, 96) and img.min() >= 0 and img.max() <= 1
+            levels = np.unique(img)
+            if kind == "blobs":  # two grey levels at least 0.3 apart
+                assert len(levels) == 2 and levels[1] - levels[0] >= 0.3
+            else:
+                assert len(levels) > 1000
+            if kind == "plaid":  # a sum of two cosines: values symmetric about 0.5
+                assert abs(float(np.median(img)) - 0.5) < 0.1 and img.std() > 0.1
+            if kind == "fractal":  # stretched to the full range
+                assert img.min() == 0 and img.max() == 1
 
 
 BAD_OPTIONS = [

@@ -270,36 +270,46 @@ class Backgrounds:
         return resize(crop, (96, 96), order=1, anti_aliasing=side > 96, preserve_range=True).astype(np.float32)
 
 
-def _texture(rng: np.random.Generator, n: int = 96) -> np.ndarray:
-    """A procedural n x n texture in [0, 1]: a plaid, binary blobs or fractal noise.
+def _plaid(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Two sinusoidal gratings of random orientation, period (4 to 24 px) and phase."""
+    yy, xx = np.mgrid[:n, :n].astype(np.float64)
+    img = np.zeros((n, n))
+    for _ in range(2):
+        theta, period, phase = rng.uniform(0, np.pi), rng.uniform(4, 24), rng.uniform(0, 2 * np.pi)
+        img += np.cos(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period + phase)
+    return (img + 2) / 4
 
-    None of them is a photo, so none is among ``PHOTOS`` (train or test).
-    """
+
+def _blobs(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Two grey levels (at least 0.3 apart) in ``skimage.data.binary_blobs``: hard edges."""
     from skimage.data import binary_blobs
 
-    kind = int(rng.integers(3))
-    if kind == 0:  # plaid: two sinusoidal gratings of random orientation, period and phase
-        yy, xx = np.mgrid[:n, :n].astype(np.float64)
-        img = np.zeros((n, n))
-        for _ in range(2):
-            theta, period, phase = rng.uniform(0, np.pi), rng.uniform(4, 24), rng.uniform(0, 2 * np.pi)
-            img += np.cos(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period + phase)
-        img = (img + 2) / 4
-    elif kind == 1:  # two grey levels in random blobs: hard edges
-        mask = binary_blobs(n, blob_size_fraction=rng.uniform(0.05, 0.2),
-                            volume_fraction=rng.uniform(0.3, 0.7), rng=int(rng.integers(SEED_LIMIT)))
-        low, high = np.sort(rng.uniform(0, 1, size=2))
-        img = np.where(mask, high, low)
-    else:  # fractal (1/f^beta) noise, like clouds or rock
-        beta = rng.uniform(1.5, 2.5)
-        f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n), indexing="ij"))
-        f[0, 0] = 1.0
-        # amplitude 1/f^(beta/2): power falls as 1/f^beta
-        spectrum = (rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))) * f ** (-beta / 2)
-        spectrum[0, 0] = 0.0
-        img = np.fft.ifft2(spectrum).real
-        img = (img - img.min()) / max(float(img.max() - img.min()), 1e-12)
-    return img.astype(np.float32)
+    mask = binary_blobs(n, blob_size_fraction=rng.uniform(0.05, 0.2),
+                        volume_fraction=rng.uniform(0.3, 0.7), rng=int(rng.integers(SEED_LIMIT)))
+    low = rng.uniform(0, 0.5)
+    return np.where(mask, low + rng.uniform(0.3, 0.5), low)
+
+
+def _fractal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Fractal noise with power falling as 1/f^beta (beta 1.5 to 2.5), like clouds or rock."""
+    beta = rng.uniform(1.5, 2.5)
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n), indexing="ij"))
+    f[0, 0] = 1.0
+    spectrum = (rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))) * f ** (-beta / 2)
+    spectrum[0, 0] = 0.0
+    img = np.fft.ifft2(spectrum).real
+    return (img - img.min()) / max(float(img.max() - img.min()), 1e-12)
+
+
+# Procedural textures for background="textures": none is a photo, so none is among PHOTOS.
+TEXTURES = ("plaid", "blobs", "fractal")
+_TEXTURE_MAKERS = {"plaid": _plaid, "blobs": _blobs, "fractal": _fractal}
+
+
+def _texture(rng: np.random.Generator, n: int = 96) -> np.ndarray:
+    """A procedural n x n texture in [0, 1], of a kind drawn from ``TEXTURES``."""
+    kind = TEXTURES[int(rng.integers(len(TEXTURES)))]
+    return _TEXTURE_MAKERS[kind](rng, n).astype(np.float32)
 
 
 def _pool(x: np.ndarray) -> np.ndarray:
