@@ -186,14 +186,20 @@ def test_alpha_is_an_opaque_square(seqs: dict[str, np.ndarray]) -> None:
 
 
 def test_alpha_moves_exactly_with_the_velocity(seqs: dict[str, np.ndarray]) -> None:
+    """The square read back from alpha moves by exactly the velocity; the pooled alpha's own
+    centroid does too, up to the pooling bias of an odd canvas side (1/60 px at most for
+    sides >= 15 canvas px; a 27 px patch moving by half pixels alternates by that much)."""
     yy, xx = np.mgrid[:128, :128].astype(np.float64)
     t = np.arange(20, dtype=np.float64)[:, None]
     for i in range(seqs["alpha"].shape[0]):
+        v = seqs["velocity"][i].astype(np.float64)
+        squares = np.array([_square(a) for a in seqs["alpha"][i]], dtype=np.float64)
+        exact = (squares[:, :2] + squares[:, 2:] / 2) / 2
+        np.testing.assert_array_equal(exact, exact[0] + t * v)
         a = seqs["alpha"][i].astype(np.float64)
         mass = a.sum(axis=(1, 2))
         centroid = np.stack([(a * yy).sum(axis=(1, 2)) / mass, (a * xx).sum(axis=(1, 2)) / mass], axis=1)
-        expected = centroid[0] + t * seqs["velocity"][i].astype(np.float64)
-        np.testing.assert_allclose(centroid, expected, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(centroid, centroid[0] + t * v, rtol=0, atol=0.04)
 
 
 def test_frames_are_the_alpha_composite(seqs: dict[str, np.ndarray]) -> None:

@@ -482,7 +482,7 @@ def _output_arrays(n: int, opts: _Options) -> dict[str, np.ndarray]:
     return out
 
 
-def _draw_object(rng: np.random.Generator, split: str, opts: _Options, recipe_start: bool
+def _draw_object(rng: np.random.Generator, images: np.ndarray | None, opts: _Options, recipe_start: bool
                  ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Draw one object's patch, integer canvas velocity (dy, dx) and canvas start (y, x).
 
@@ -490,8 +490,7 @@ def _draw_object(rng: np.random.Generator, split: str, opts: _Options, recipe_st
     static); otherwise a random start that keeps it inside, so that further objects do
     not all start on top of object 0.
     """
-    if opts.foreground == "digit":
-        images, _ = load_mnist(split)
+    if images is not None:  # foreground "digit"
         source = images[int(rng.integers(len(images)))]
     else:
         source = _shape_image(rng)
@@ -522,14 +521,14 @@ def _background_canvas(rng: np.random.Generator, split: str, backgrounds: Backgr
 
 
 def _generate_into(out: dict[str, np.ndarray], row: int, index: int, split: str, seed: int,
-                   backgrounds: Backgrounds, opts: _Options) -> None:
+                   images: np.ndarray | None, backgrounds: Backgrounds, opts: _Options) -> None:
     # object 0 and the background come from the paper's stream; further objects from
     # their own streams, so that adding objects does not change object 0 or the background
     rng = np.random.default_rng([seed, _split_id(split), index])
-    objects = [_draw_object(rng, split, opts, recipe_start=True)]
+    objects = [_draw_object(rng, images, opts, recipe_start=True)]
     bg2x = _background_canvas(rng, split, backgrounds, opts)
     for k in range(1, opts.n_digits):
-        objects.append(_draw_object(np.random.default_rng([seed, _split_id(split), index, k]), split, opts,
+        objects.append(_draw_object(np.random.default_rng([seed, _split_id(split), index, k]), images, opts,
                                     recipe_start=False))
     canvas = opts.size * SCALE
     T = opts.n_frames
@@ -652,9 +651,11 @@ def _make(n: Any, split: str, seed: Any, start: Any, backgrounds: Backgrounds | 
     seed = check_seed(seed)
     _check_split(split)
     backgrounds = backgrounds or Backgrounds.default()
+    # one MNIST source per call (the environment is read here, not per sequence)
+    images = load_mnist(split)[0] if opts.foreground == "digit" else None
     out = _output_arrays(n, opts)
     for row in range(n):
-        _generate_into(out, row, start + row, split, seed, backgrounds, opts)
+        _generate_into(out, row, start + row, split, seed, images, backgrounds, opts)
     return out
 
 
