@@ -728,6 +728,15 @@ def test_mnist_folder_from_the_environment_is_read_at_each_call(tmp_path: Path, 
     assert load_mnist("test")[0].shape == (10000, 28, 28)
 
 
+def test_files_are_cached_per_folder_until_clear_caches(tmp_path: Path, clean_mnist_cache) -> None:
+    folder = _user_folder(tmp_path / "user", n=10)
+    assert load_mnist("test", folder=str(folder))[0].shape == (10, 28, 28)
+    _user_folder(folder, n=4)  # rewritten in place: the cache still holds the old arrays
+    assert load_mnist("test", folder=str(folder))[0].shape == (10, 28, 28)
+    D.clear_caches()
+    assert load_mnist("test", folder=str(folder))[0].shape == (4, 28, 28)
+
+
 def test_relative_mnist_folder_follows_the_working_directory(tmp_path: Path, clean_mnist_cache,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     _user_folder(tmp_path / "a" / "mnist", n=10)

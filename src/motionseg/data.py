@@ -698,8 +698,8 @@ class MovingMNIST(torch.utils.data.Dataset):
     """A torch ``Dataset`` over the generator: item ``i`` is sequence ``i`` of ``(split, seed)``.
 
     Items are dicts of float32 tensors (``frames``, ``alpha``, ``fg``, ``bg`` of shape
-    20 x 128 x 128 and ``velocity`` of shape 2, plus the option keys of
-    :func:`make_sequences`). The result does not depend on the batch size, order or
+    T x size x size, by default 20 x 128 x 128, and ``velocity`` of shape 2, plus the
+    keys that the options of :func:`make_sequences` add). The result does not depend on the batch size, order or
     number of workers. The background source (``MOTIONSEG_STL10_DIR``) is fixed when
     the dataset is made, so that all workers agree.
     """
