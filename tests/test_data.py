@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from skimage.transform import resize
 
 from motionseg import data as D
 from motionseg.data import (
@@ -41,17 +42,30 @@ def seqs() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def velocities64() -> np.ndarray:
-    return make_sequences(200, split="test", seed=0, size=64)["velocity"]
+def many64() -> dict[str, np.ndarray]:
+    """Velocities and canvas squares (y, x, side per frame) of 200 test sequences at 64 x 64.
+
+    Made in batches and reduced at once, so that 200 sequences cost little memory.
+    """
+    velocity, squares = [], []
+    for batch in D.iter_batches(200, 50, "test", 0, size=64):
+        velocity.append(batch["velocity"])
+        squares.append([[_square(a) for a in seq] for seq in batch["alpha"]])
+    return {"velocity": np.concatenate(velocity), "squares": np.concatenate(squares)}
+
+
+@pytest.fixture(scope="module")
+def velocities64(many64: dict[str, np.ndarray]) -> np.ndarray:
+    return many64["velocity"]
 
 
 @pytest.fixture
 def clean_mnist_cache(monkeypatch: pytest.MonkeyPatch):
     """Empty the MNIST cache before and after a test that changes where MNIST comes from."""
     monkeypatch.delenv("MOTIONSEG_MNIST_DIR", raising=False)
-    load_mnist.cache_clear()
+    D.clear_caches()
     yield
-    load_mnist.cache_clear()
+    D.clear_caches()
 
 
 @pytest.fixture
@@ -85,6 +99,27 @@ def _user_folder(folder: Path, n: int | None = None, compress: bool = True) -> P
         else:
             (folder / name).write_bytes(raw)
     return folder
+
+
+def _pooled_cover(size: int, y: int, x: int, side: int) -> np.ndarray:
+    """The 2x2-pooled coverage of a ``side`` square at canvas (y, x), computed here, not by the module."""
+    cover = np.zeros((2 * size, 2 * size))
+    cover[y:y + side, x:x + side] = 1.0
+    return cover.reshape(size, 2, size, 2).mean(axis=(1, 3))
+
+
+def _square(a: np.ndarray) -> tuple[int, int, int]:
+    """(y, x, side) on the 2x canvas of the opaque square whose pooled coverage is ``a``.
+
+    Fails unless ``a`` is exactly the pooled coverage of one square.
+    """
+    rows, cols = a.max(axis=1), a.max(axis=0)
+    r0, c0 = int(np.flatnonzero(rows)[0]), int(np.flatnonzero(cols)[0])
+    side = int(round(2 * float(rows.sum())))
+    assert side == int(round(2 * float(cols.sum()))), "not a square"
+    y, x = 2 * r0 + int(rows[r0] == 0.5), 2 * c0 + int(cols[c0] == 0.5)
+    np.testing.assert_array_equal(a, _pooled_cover(a.shape[0], y, x, side))
+    return y, x, side
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -151,14 +186,20 @@ def test_alpha_is_an_opaque_square(seqs: dict[str, np.ndarray]) -> None:
 
 
 def test_alpha_moves_exactly_with_the_velocity(seqs: dict[str, np.ndarray]) -> None:
+    """The square read back from alpha moves by exactly the velocity; the pooled alpha's own
+    centroid does too, up to the pooling bias of an odd canvas side (1/60 px at most for
+    sides >= 15 canvas px; a 27 px patch moving by half pixels alternates by that much)."""
     yy, xx = np.mgrid[:128, :128].astype(np.float64)
     t = np.arange(20, dtype=np.float64)[:, None]
     for i in range(seqs["alpha"].shape[0]):
+        v = seqs["velocity"][i].astype(np.float64)
+        squares = np.array([_square(a) for a in seqs["alpha"][i]], dtype=np.float64)
+        exact = (squares[:, :2] + squares[:, 2:] / 2) / 2
+        np.testing.assert_array_equal(exact, exact[0] + t * v)
         a = seqs["alpha"][i].astype(np.float64)
         mass = a.sum(axis=(1, 2))
         centroid = np.stack([(a * yy).sum(axis=(1, 2)) / mass, (a * xx).sum(axis=(1, 2)) / mass], axis=1)
-        expected = centroid[0] + t * seqs["velocity"][i].astype(np.float64)
-        np.testing.assert_allclose(centroid, expected, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(centroid, centroid[0] + t * v, rtol=0, atol=0.04)
 
 
 def test_frames_are_the_alpha_composite(seqs: dict[str, np.ndarray]) -> None:
@@ -334,7 +375,7 @@ def test_corrupt_vendored_file_is_reported(vendored_copy: Path, name: str) -> No
     assert "corrupt" in message
     assert "restore" in message and "git checkout" in message
     # the generator reports it as well
-    load_mnist.cache_clear()
+    D.clear_caches()
     with pytest.raises(DataFileError, match=re.escape(name)):
         make_sequences(1, size=64)
 
@@ -379,7 +420,7 @@ def test_user_folder_argument(tmp_path: Path, clean_mnist_cache, compress: bool)
 def test_user_folder_environment_variable(tmp_path: Path, clean_mnist_cache,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _user_folder(tmp_path / "small", n=10)
-    load_mnist.cache_clear()
+    D.clear_caches()
     monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(folder))
     images, labels = load_mnist("test")
     assert images.shape == (10, 28, 28) and labels.shape == (10,)
@@ -415,6 +456,12 @@ def test_user_folder_with_a_bad_file(tmp_path: Path, clean_mnist_cache, content:
         raw = gzip.decompress(path.read_bytes())
         path.write_bytes(gzip.compress(raw[:-100]))
     with pytest.raises(DataFileError, match="t10k-images-idx3-ubyte"):
+        load_mnist("test", folder=str(folder))
+
+
+def test_user_folder_without_images(tmp_path: Path, clean_mnist_cache) -> None:
+    folder = _user_folder(tmp_path / "none", n=0)
+    with pytest.raises(DataFileError, match="no images"):
         load_mnist("test", folder=str(folder))
 
 
@@ -583,3 +630,615 @@ def test_make_patch_full_digit() -> None:
     patch = make_patch(np.full((28, 28), 255, np.uint8))
     assert np.isfinite(patch).all()
     np.testing.assert_allclose(patch[7:-7, 7:-7], 1.0)
+
+
+# --------------------------------------------------------------------------- seeds, indices, caches
+
+
+BAD_SEEDS = [1.7, 2.0, np.float64(1.0), "3", "abc", None, True, False, np.bool_(True),
+             -1, np.int64(-1), 2**32, np.uint64(2**32), 2**40]
+
+
+@pytest.mark.parametrize("seed", BAD_SEEDS, ids=repr)
+def test_bad_seed_is_refused_everywhere(seed) -> None:
+    """No coercion: 1.7, '3' or 2**32 used to give the data of seeds 1, 3 and 0."""
+    calls = {"make_sequences": lambda: make_sequences(1, seed=seed, size=64),
+             "make_sequence": lambda: make_sequence(0, seed=seed, size=64),
+             "MovingMNIST": lambda: MovingMNIST(1, seed=seed, size=64),
+             "iter_batches": lambda: D.iter_batches(1, 1, seed=seed, size=64)}
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=r"seed .*allowed are integers .*not bool.* 0 to below 2\*\*32"):
+            call()
+
+
+def test_good_seeds() -> None:
+    ref = make_sequences(1, seed=5, size=64)["frames"]
+    for seed in (np.int64(5), np.uint32(5), np.int8(5)):
+        np.testing.assert_array_equal(make_sequences(1, seed=seed, size=64)["frames"], ref)
+    # the largest seed is allowed and is not seed 0 in disguise
+    top = make_sequences(1, seed=2**32 - 1, size=64)["frames"]
+    assert not np.array_equal(top, make_sequences(1, seed=0, size=64)["frames"])
+    assert MovingMNIST(1, seed=np.int64(7), size=64).seed == 7
+
+
+@pytest.mark.parametrize("value", [1.0, "1", True, None, -1, 2**63], ids=repr)
+def test_bad_start_and_index(value) -> None:
+    with pytest.raises(ValueError, match=r"start .*allowed are integers"):
+        make_sequences(1, start=value, size=64)
+    with pytest.raises(ValueError, match=r"index .*allowed are integers"):
+        make_sequence(value, size=64)
+
+
+def test_start_plus_n_must_stay_below_the_index_limit() -> None:
+    with pytest.raises(ValueError, match=r"start \+ n .*2\*\*63"):
+        make_sequences(2, start=2**63 - 1, size=64)
+
+
+def test_numpy_integers_are_accepted_for_counts_and_indices() -> None:
+    ref = make_sequences(2, start=3, size=64)
+    got = make_sequences(np.int64(2), start=np.uint16(3), size=64)
+    np.testing.assert_array_equal(got["frames"], ref["frames"])
+    np.testing.assert_array_equal(make_sequence(np.int32(4), size=64)["frames"], ref["frames"][1])
+    ds = MovingMNIST(np.int64(5), size=64)
+    assert len(ds) == 5
+    np.testing.assert_array_equal(ds[np.int64(3)]["frames"].numpy(), ds[3]["frames"].numpy())
+
+
+@pytest.mark.parametrize("value", [2.0, "2", True, None], ids=repr)
+def test_dataset_length_and_index_must_be_integers(value) -> None:
+    with pytest.raises(ValueError, match=r"length .*allowed are integers"):
+        MovingMNIST(value, size=64)
+    with pytest.raises(ValueError, match="index must be an integer"):
+        MovingMNIST(3, size=64)[value]
+
+
+@pytest.mark.parametrize("n, batch_size", [(0, 1), (1.5, 1), (True, 1), (4, 0), (4, 2.0), (4, True), (4, -1)],
+                         ids=repr)
+def test_iter_batches_checks_its_arguments_at_the_call(n, batch_size) -> None:
+    # no next(): the error comes when the iterator is made, not at the first batch
+    with pytest.raises(ValueError, match="n |batch_size "):
+        D.iter_batches(n, batch_size)
+
+
+def test_iter_batches_passes_the_options_on() -> None:
+    parts = list(D.iter_batches(3, 2, "train", 4, size=64, max_speed=1.0, n_frames=5))
+    whole = make_sequences(3, "train", 4, size=64, max_speed=1.0, n_frames=5)
+    for key in KEYS:
+        np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), whole[key], err_msg=key)
+
+
+def test_empty_stl10_file_is_a_data_file_error(tmp_path: Path) -> None:
+    folder = _fake_stl10(tmp_path)
+    (folder / "test_X.bin").write_bytes(b"")
+    with pytest.raises(DataFileError, match=r"test_X\.bin is empty"):
+        make_sequences(1, split="test", size=64, backgrounds=Backgrounds(str(tmp_path)))
+
+
+def test_mnist_folder_from_the_environment_is_read_at_each_call(tmp_path: Path, clean_mnist_cache,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing MOTIONSEG_MNIST_DIR within a process takes effect (the cache used to ignore it)."""
+    assert load_mnist("test")[0].shape == (10000, 28, 28)  # vendored, now cached
+    folder = _user_folder(tmp_path / "small", n=10)
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(folder))
+    assert load_mnist("test")[0].shape == (10, 28, 28)
+    other = _user_folder(tmp_path / "smaller", n=7)
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(other))
+    assert load_mnist("test")[0].shape == (7, 28, 28)
+    monkeypatch.delenv("MOTIONSEG_MNIST_DIR")
+    assert load_mnist("test")[0].shape == (10000, 28, 28)
+
+
+def test_files_are_cached_per_folder_until_clear_caches(tmp_path: Path, clean_mnist_cache) -> None:
+    folder = _user_folder(tmp_path / "user", n=10)
+    assert load_mnist("test", folder=str(folder))[0].shape == (10, 28, 28)
+    _user_folder(folder, n=4)  # rewritten in place: the cache still holds the old arrays
+    assert load_mnist("test", folder=str(folder))[0].shape == (10, 28, 28)
+    D.clear_caches()
+    assert load_mnist("test", folder=str(folder))[0].shape == (4, 28, 28)
+
+
+def test_relative_mnist_folder_follows_the_working_directory(tmp_path: Path, clean_mnist_cache,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _user_folder(tmp_path / "a" / "mnist", n=10)
+    _user_folder(tmp_path / "b" / "mnist", n=7)
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", "mnist")
+    monkeypatch.chdir(tmp_path / "a")
+    assert load_mnist("test")[0].shape == (10, 28, 28)
+    monkeypatch.chdir(tmp_path / "b")
+    assert load_mnist("test")[0].shape == (7, 28, 28)
+    assert load_mnist("test", folder="mnist")[0].shape == (7, 28, 28)
+
+
+def test_stl10_folder_from_the_environment_is_read_at_each_call(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both a changed variable and a relative folder after a change of directory take effect."""
+    _fake_stl10(tmp_path / "a" / "stl", value=51)
+    _fake_stl10(tmp_path / "b" / "stl", value=204)
+    monkeypatch.setenv("MOTIONSEG_STL10_DIR", str(tmp_path / "a" / "stl"))
+    np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 51 / 255, atol=1e-3)
+    monkeypatch.setenv("MOTIONSEG_STL10_DIR", str(tmp_path / "b" / "stl"))
+    np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 204 / 255, atol=1e-3)
+    monkeypatch.setenv("MOTIONSEG_STL10_DIR", "stl")
+    monkeypatch.chdir(tmp_path / "a")
+    np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 51 / 255, atol=1e-3)
+    monkeypatch.chdir(tmp_path / "b")
+    np.testing.assert_allclose(make_sequences(1, size=64)["bg"], 1 - 204 / 255, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- the recipe (reference notes §1)
+
+
+RING_ROWS = (0.5, 0.75, 0.5, 0.0, 0.0, 0.0, 0.0)  # canvas rows from a patch edge inwards: rings, padding
+
+
+def _recipe_patch(digit: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """The canvas patch written from the recipe, independently of ``make_patch``: the digit
+    (/255) in its square bounding box (shorter side padded symmetrically), resized by
+    1.5 * scale, 4 px of zeros, then rings 0.5, 0.75, 0.5 from the inside out."""
+    ys, xs = np.nonzero(digit)
+    h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    side = max(h, w)
+    square = np.zeros((side, side))
+    top, left = (side - h) // 2, (side - w) // 2
+    square[top:top + h, left:left + w] = digit[ys.min():ys.max() + 1, xs.min():xs.max() + 1] / 255.0
+    n = int(np.rint(side * 1.5 * scale))
+    body = np.clip(resize(square, (n, n), order=1, anti_aliasing=False, preserve_range=True), 0, 1)
+    patch = np.zeros((n + 14, n + 14))
+    for ring, value in enumerate(RING_ROWS):
+        patch[ring:n + 14 - ring, ring:n + 14 - ring] = value
+    patch[7:-7, 7:-7] = body
+    return patch
+
+
+def _shown_patch(seq: dict[str, np.ndarray], t: int, patch: np.ndarray) -> bool:
+    """Whether frame t shows ``patch`` where alpha says the patch is (fg and frame)."""
+    a = seq["alpha"][t]
+    y, x, side = _square(a)
+    if side != patch.shape[0]:
+        return False
+    size = a.shape[0]
+    canvas = np.zeros((2 * size, 2 * size))
+    canvas[y:y + side, x:x + side] = patch
+    pooled = canvas.reshape(size, 2, size, 2).mean(axis=(1, 3))
+    expected_fg = np.divide(pooled, a, out=np.zeros_like(pooled), where=a > 0)
+    full = a == 1
+    return bool(np.allclose(seq["fg"][t], expected_fg, rtol=0, atol=1e-5)
+                and np.allclose(seq["frames"][t][full], pooled[full], rtol=0, atol=1e-5))
+
+
+@pytest.fixture
+def six_digits_per_split(tmp_path: Path, clean_mnist_cache, monkeypatch: pytest.MonkeyPatch
+                         ) -> dict[str, np.ndarray]:
+    """An MNIST folder with 6 real digits per split (train ones from MNIST train, test from test)."""
+    digits = {split: load_mnist(split)[0][:6] for split in D.SPLITS}
+    folder = tmp_path / "six"
+    folder.mkdir()
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(_idx_bytes(digits[split], 0x803))
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx_bytes(np.zeros(6, np.uint8), 0x801))
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(folder))
+    return digits
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.75, 2.0])
+def test_digits_come_from_their_own_split(six_digits_per_split: dict[str, np.ndarray], scale: float) -> None:
+    """Each sequence shows the recipe's patch of a digit of its own split, never of the other."""
+    for split, other in (("train", "test"), ("test", "train")):
+        out = make_sequences(6, split=split, seed=1, size=64, max_speed=1.0, scale=scale)
+        used = set()
+        for i in range(6):
+            seq = {k: out[k][i] for k in IMAGE_KEYS}
+            own = [j for j, d in enumerate(six_digits_per_split[split])
+                   if all(_shown_patch(seq, t, _recipe_patch(d, scale)) for t in (0, 19))]
+            foreign = [j for j, d in enumerate(six_digits_per_split[other])
+                       if _shown_patch(seq, 0, _recipe_patch(d, scale))]
+            assert len(own) == 1 and not foreign, (split, i, own, foreign)
+            used.add(own[0])
+        assert len(used) >= 3, "the digit draw hardly varies"
+
+
+def test_every_speed_and_sign_quadrant_occurs(velocities64: np.ndarray) -> None:
+    speeds = set(np.arange(-2.0, 2.01, 0.5).tolist())
+    for axis in range(2):
+        assert set(velocities64[:, axis].tolist()) == speeds, axis
+    signs = {(int(np.sign(vy)), int(np.sign(vx))) for vy, vx in velocities64}
+    assert {(1, 1), (1, -1), (-1, 1), (-1, -1)} <= signs
+
+
+def test_patch_starts_at_the_border_it_moves_away_from(many64: dict[str, np.ndarray]) -> None:
+    """Canvas start per axis: 1 for a positive velocity, canvas - side - 1 for a negative
+    one, (canvas - side) // 2 for zero (read back from the first alpha)."""
+    canvas = 128
+    checked = set()
+    for v, squares in zip(many64["velocity"], many64["squares"]):
+        y, x, side = squares[0]
+        for speed, start in ((v[0], y), (v[1], x)):
+            if speed > 0:
+                assert start == 1
+            elif speed < 0:
+                assert start == canvas - side - 1
+            else:
+                assert start == (canvas - side) // 2
+            checked.add(int(np.sign(speed)))
+    assert checked == {-1, 0, 1}
+
+
+def test_patch_never_touches_a_border(seqs: dict[str, np.ndarray], many64: dict[str, np.ndarray]) -> None:
+    """In every frame the square keeps at least 1 canvas px from each border, and its side is fixed."""
+    at_128 = np.array([[_square(a) for a in seq] for seq in seqs["alpha"]])
+    for squares, canvas in ((at_128, 256), (many64["squares"], 128)):
+        y, x, side = squares[..., 0], squares[..., 1], squares[..., 2]
+        assert y.min() >= 1 and x.min() >= 1
+        assert (y + side).max() <= canvas - 1 and (x + side).max() <= canvas - 1
+        np.testing.assert_array_equal(side, side[:, :1].repeat(side.shape[1], axis=1))
+    # the moving patches start at the 1 px margins, so the check above is not vacuous
+    first = many64["squares"][:, 0]
+    assert (first[:, 0] == 1).any() and (first[:, 0] + first[:, 2] == 127).any()
+
+
+def _check_rings(fg: np.ndarray, y: int, x: int, side: int) -> None:
+    """Along each of the four edges of the square, fg shows the rings and the padding."""
+    size = fg.shape[0]
+    views = [(fg, y, x), (fg[::-1], 2 * size - y - side, x), (fg.T, x, y), (fg.T[::-1], 2 * size - x - side, y)]
+    for view, top, left in views:
+        # output columns whose two canvas columns lie in the edge band's uniform part
+        cols = [c for c in range(size) if 2 * c >= left + 3 and 2 * c + 1 < left + side - 3]
+        assert cols
+        for r in range(top // 2, size):
+            if 2 * r + 1 > top + len(RING_ROWS) - 1:
+                break
+            covered = [RING_ROWS[k - top] for k in (2 * r, 2 * r + 1) if top <= k]
+            np.testing.assert_allclose(view[r, cols], np.mean(covered), rtol=0, atol=1e-6)
+
+
+def test_frame_rings_and_padding_are_shown(seqs: dict[str, np.ndarray]) -> None:
+    for i in range(4):
+        for t in (0, 7, 19):
+            _check_rings(seqs["fg"][i, t], *_square(seqs["alpha"][i, t]))
+
+
+def _asymmetric_stl10_image() -> np.ndarray:
+    """96 x 96 x RGB: brighter downwards (2 per row) and a bright left half (+40)."""
+    rows = np.arange(96)[:, None] * 2
+    left = (np.arange(96)[None, :] < 48) * 40
+    return np.repeat((rows + left).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_stl10_images_keep_their_orientation(tmp_path: Path) -> None:
+    """Written channel-first and column-major like STL-10, the image is read back upright."""
+    img = _asymmetric_stl10_image()
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    img.transpose(2, 1, 0)[None].tofile(folder / "test_X.bin")  # N x C x W x H, as STL-10 stores it
+    sample = Backgrounds(str(tmp_path)).sample("test", np.random.default_rng(0))
+    np.testing.assert_allclose(sample, img[..., 0] / 255.0, rtol=0, atol=1e-3)
+    bg = make_sequences(1, size=64, backgrounds=Backgrounds(str(tmp_path)))["bg"][0, 0]
+    # inverted: the top is brighter than the bottom, and the left half darker than the right
+    assert (np.diff(bg.mean(axis=1)) < 0).all()
+    assert bg[:, :30].mean() < bg[:, 34:].mean() - 0.1
+
+
+def test_pooled_identity_at_fractional_edges(tmp_path: Path) -> None:
+    """frame = a*fg + (1-a)*bg also at fractional alpha when the background is flat within
+    each 2x2 block (grey, constant STL-10); on photos the error is the background's
+    variation inside the block times a(1-a), so at most a(1-a)."""
+    flat = [make_sequences(3, size=64, background="grey"),
+            make_sequences(3, size=64, backgrounds=Backgrounds(str(_fake_stl10(tmp_path, value=90))))]
+    for out in flat:
+        frames, a, fg, bg = (out[k] for k in IMAGE_KEYS)
+        frac = (a > 0) & (a < 1)
+        assert frac.any()
+        np.testing.assert_allclose(frames, a * fg + (1 - a) * bg, rtol=0, atol=1e-6)
+    out = make_sequences(3, size=64)
+    frames, a, fg, bg = (out[k] for k in IMAGE_KEYS)
+    assert (np.abs(frames - (a * fg + (1 - a) * bg)) <= a * (1 - a) + 1e-6).all()
+
+
+# --------------------------------------------------------------------------- options beyond the paper
+
+
+OPTION_SETS = {
+    "bounce-fast-long": dict(bounce=True, max_speed=4.0, n_frames=40),
+    "long-slow": dict(n_frames=30, max_speed=1.0),
+    "two-digits": dict(n_digits=2),
+    "two-digits-bounce": dict(n_digits=2, bounce=True, max_speed=3.0, n_frames=25),
+    "three-shapes": dict(n_digits=3, foreground="shapes", max_speed=1.5),
+    "shapes": dict(foreground="shapes"),
+    "scale-0.75": dict(scale=0.75),
+    "scale-2": dict(scale=2.0, max_speed=1.0),
+    "noise": dict(background="noise"),
+    "grey": dict(background="grey"),
+    "textures": dict(background="textures"),
+}
+
+
+@pytest.fixture(scope="module")
+def option_outputs() -> dict[str, dict[str, np.ndarray]]:
+    return {name: make_sequences(3, "test", 2, size=64, **opts) for name, opts in OPTION_SETS.items()}
+
+
+def _object_views(out: dict[str, np.ndarray], opts: dict) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per object: (alpha n x T x H x W, fg, initial velocity n x 2, per-frame velocity n x T x 2)."""
+    T = opts.get("n_frames", 20)
+    if opts.get("n_digits", 1) == 1:
+        per_frame = out.get("velocity_per_frame", np.repeat(out["velocity"][:, None], T, axis=1))
+        return [(out["alpha"], out["fg"], out["velocity"], per_frame)]
+    views = []
+    for k in range(opts["n_digits"]):
+        v = out["obj_velocity"][:, k]
+        per_frame = out["obj_velocity_per_frame"][:, k] if opts.get("bounce") else np.repeat(v[:, None], T, axis=1)
+        views.append((out["obj_alpha"][:, k], out["obj_fg"][:, k], v, per_frame))
+    return views
+
+
+@pytest.mark.parametrize("name", list(OPTION_SETS))
+def test_option_outputs_have_the_documented_keys(name: str, option_outputs) -> None:
+    opts, out = OPTION_SETS[name], option_outputs[name]
+    T, k = opts.get("n_frames", 20), opts.get("n_digits", 1)
+    expected = {"frames": (3, T, 64, 64), "alpha": (3, T, 64, 64), "fg": (3, T, 64, 64),
+                "bg": (3, T, 64, 64), "velocity": (3, 2)}
+    if opts.get("bounce"):
+        expected["velocity_per_frame"] = (3, T, 2)
+    if k > 1:
+        expected.update(obj_alpha=(3, k, T, 64, 64), obj_fg=(3, k, T, 64, 64), obj_velocity=(3, k, 2))
+        if opts.get("bounce"):
+            expected["obj_velocity_per_frame"] = (3, k, T, 2)
+    assert {key: v.shape for key, v in out.items()} == expected
+    for key, v in out.items():
+        assert v.dtype == np.float32 and np.isfinite(v).all(), key
+        if key not in ("velocity", "velocity_per_frame", "obj_velocity", "obj_velocity_per_frame"):
+            assert v.min() >= 0 and v.max() <= 1, key
+
+
+@pytest.mark.parametrize("name", list(OPTION_SETS))
+def test_option_ground_truth_is_correct(name: str, option_outputs) -> None:
+    """For every option: the frame recomposes from the ground truth, each alpha is its
+    object's square (inside the frame), velocities match the alpha centroid's motion."""
+    opts, out = OPTION_SETS[name], option_outputs[name]
+    frames, alpha, fg, bg = (out[k] for k in IMAGE_KEYS)
+    solid = (alpha == 0) | (alpha == 1)
+    np.testing.assert_allclose(frames[solid], (alpha * fg + (1 - alpha) * bg)[solid], rtol=0, atol=1e-6)
+    assert (fg[alpha == 0] == 0).all()
+    np.testing.assert_array_equal(bg, np.broadcast_to(bg[:, :1], bg.shape))
+    yy, xx = np.mgrid[:64, :64].astype(np.float64)
+    for obj_alpha, obj_fg, v0, per_frame in _object_views(out, opts):
+        np.testing.assert_array_equal(per_frame[:, 0], v0)
+        for i in range(3):
+            squares = np.array([_square(a) for a in obj_alpha[i]])
+            assert squares[:, :2].min() >= 1 and (squares[:, :2] + squares[:, 2:]).max() <= 127
+            assert (squares[:, 2] == squares[0, 2]).all()
+            for t in (0, len(squares) // 2, len(squares) - 1):
+                _check_rings(obj_fg[i, t], *squares[t])
+            # the square's centroid, read back exactly on the canvas, in output px
+            exact = (squares[:, :2] + squares[:, 2:] / 2) / 2
+            np.testing.assert_array_equal(np.diff(exact, axis=0), per_frame[i, :-1])
+            # the pooled alpha's own centroid: exact up to the pooling bias of an odd
+            # canvas side (at most 1/60 px for sides >= 15 canvas px)
+            a = obj_alpha[i].astype(np.float64)
+            mass = a.sum(axis=(1, 2))
+            centroid = np.stack([(a * yy).sum(axis=(1, 2)), (a * xx).sum(axis=(1, 2))], axis=1) / mass[:, None]
+            np.testing.assert_allclose(np.diff(centroid, axis=0), per_frame[i, :-1], rtol=0, atol=0.04)
+
+
+@pytest.mark.parametrize("name", ["bounce-fast-long", "two-digits-bounce", "three-shapes", "textures"])
+def test_options_are_deterministic_per_index(name: str, option_outputs) -> None:
+    opts, out = OPTION_SETS[name], option_outputs[name]
+    again = make_sequences(2, "test", 2, start=1, size=64, **opts)
+    one = make_sequence(2, "test", 2, size=64, **opts)
+    item = MovingMNIST(3, "test", 2, size=64, **opts)[2]
+    assert set(one) == set(out) == set(item)
+    for key in out:
+        np.testing.assert_array_equal(again[key], out[key][1:], err_msg=key)
+        np.testing.assert_array_equal(one[key], out[key][2], err_msg=key)
+        np.testing.assert_array_equal(item[key].numpy(), out[key][2], err_msg=key)
+    other_seed = make_sequences(1, "test", 3, start=2, size=64, **opts)
+    assert not np.array_equal(other_seed["frames"][0], out["frames"][2])
+
+
+def test_options_change_only_what_they_name(seqs: dict[str, np.ndarray], option_outputs) -> None:
+    ref = make_sequences(3, "test", 2, size=64)
+    for name in ("noise", "grey", "textures"):  # only the background changes
+        out = option_outputs[name]
+        for key in ("alpha", "fg", "velocity"):
+            np.testing.assert_array_equal(out[key], ref[key], err_msg=(name, key))
+        assert not np.array_equal(out["bg"], ref["bg"])
+    two = option_outputs["two-digits"]  # object 0 and the background are the one-digit sequence's
+    np.testing.assert_array_equal(two["obj_alpha"][:, 0], ref["alpha"])
+    np.testing.assert_array_equal(two["obj_fg"][:, 0], ref["fg"])
+    np.testing.assert_array_equal(two["velocity"], ref["velocity"])
+    np.testing.assert_array_equal(two["bg"], ref["bg"])
+    # a longer sequence begins with the 20-frame one (no bounce)
+    long = make_sequences(2, "test", 2, size=64, max_speed=1.0, n_frames=30)
+    short = make_sequences(2, "test", 2, size=64, max_speed=1.0)
+    for key in IMAGE_KEYS:
+        np.testing.assert_array_equal(long[key][:, :20], short[key], err_msg=key)
+
+
+def _reflect_steps(start: int, v: int, low: int, high: int, n: int) -> list[int]:
+    """Positions of a point moving by v per step and reflecting at low and high, step by step."""
+    pos, out = start, [start]
+    for _ in range(n - 1):
+        pos += v
+        if pos < low:
+            pos, v = 2 * low - pos, -v
+        elif pos > high:
+            pos, v = 2 * high - pos, -v
+        out.append(pos)
+    return out
+
+
+def test_bounce_reflects_one_canvas_pixel_from_the_borders() -> None:
+    out = make_sequences(6, "test", 0, size=64, bounce=True, max_speed=4.0, n_frames=40)
+    flips = 0
+    for i in range(6):
+        squares = np.array([_square(a) for a in out["alpha"][i]])
+        side = int(squares[0, 2])
+        for axis in range(2):
+            v = int(out["velocity"][i, axis] * 2)
+            expected = _reflect_steps(int(squares[0, axis]), v, 1, 128 - side - 1, 40)
+            np.testing.assert_array_equal(squares[:, axis], expected)
+            step = out["velocity_per_frame"][i, :, axis]
+            np.testing.assert_array_equal(step[:-1] * 2, np.diff(squares[:, axis]))
+            flips += int((np.diff(np.sign(step)) != 0).sum())
+    assert flips >= 6, "hardly any bounce: the test would not test reflection"
+
+
+def test_speeds_up_to_4_px_per_frame() -> None:
+    fast = make_sequences(100, size=64, bounce=True, max_speed=4.0, n_frames=2)["velocity"]
+    assert set(fast.ravel().tolist()) == set(np.arange(-4.0, 4.01, 0.5).tolist())
+    # without bounce where the frame allows it: 4 px/frame over 20 frames at 128 x 128
+    out = make_sequences(2, size=128, max_speed=4.0)
+    assert np.abs(out["velocity"]).max() <= 4.0
+    D.check_options(256, 4.0, n_frames=40)
+
+
+def test_two_digits_occlusion_order_and_union(option_outputs) -> None:
+    """Object 0 is in front; alpha/fg are the union of the objects as the frame shows it."""
+    for name in ("two-digits", "two-digits-bounce", "three-shapes"):
+        out, k = option_outputs[name], OPTION_SETS[name]["n_digits"]
+        obj_alpha, obj_fg, frames = out["obj_alpha"], out["obj_fg"], out["frames"]
+        overlap_seen = False
+        for i in range(3):
+            for t in range(frames.shape[1]):
+                squares = [_square(obj_alpha[i, j, t]) for j in range(k)]
+                cover = np.zeros((128, 128))
+                for y, x, side in squares:
+                    cover[y:y + side, x:x + side] = 1
+                np.testing.assert_array_equal(out["alpha"][i, t], cover.reshape(64, 2, 64, 2).mean(axis=(1, 3)))
+                hidden = np.zeros((64, 64), bool)
+                for j in range(k):  # front to back
+                    mine = (obj_alpha[i, j, t] == 1) & ~hidden
+                    np.testing.assert_array_equal(frames[i, t][mine], obj_fg[i, j, t][mine])
+                    np.testing.assert_array_equal(out["fg"][i, t][mine], obj_fg[i, j, t][mine])
+                    overlap_seen |= bool((hidden & (obj_alpha[i, j, t] == 1)).any())
+                    hidden |= obj_alpha[i, j, t] > 0
+        assert not np.array_equal(out["obj_velocity"][:, 0], out["obj_velocity"][:, 1])
+        if name == "two-digits-bounce":
+            assert overlap_seen, "no occlusion in these sequences: pick others"
+
+
+def test_further_objects_start_at_random_places() -> None:
+    out = make_sequences(8, "test", 0, size=64, n_digits=2)
+    starts0 = {_square(a)[:2] for a in out["obj_alpha"][:, 0, 0]}
+    starts1 = {_square(a)[:2] for a in out["obj_alpha"][:, 1, 0]}
+    assert len(starts1) == 8 and len(starts1 - starts0) >= 6
+
+
+def test_shapes_foreground_needs_no_mnist(tmp_path: Path, clean_mnist_cache,
+                                          monkeypatch: pytest.MonkeyPatch, option_outputs) -> None:
+    monkeypatch.setenv("MOTIONSEG_MNIST_DIR", str(tmp_path / "no-mnist-here"))
+    with pytest.raises(DataFileError):
+        make_sequences(1, size=64)
+    out = make_sequences(3, "test", 2, size=64, foreground="shapes")
+    np.testing.assert_array_equal(out["frames"], option_outputs["shapes"]["frames"])
+    # a filled shape, not a digit stroke: the body holds a flat region of one value
+    for i in range(3):
+        y, x, side = _square(out["alpha"][i, 0])
+        body = out["fg"][i, 0][(y + 8) // 2 + 1:(y + side - 8) // 2 - 1, (x + 8) // 2 + 1:(x + side - 8) // 2 - 1]
+        values, counts = np.unique(body[body > 0], return_counts=True)
+        assert counts.max() >= 9, (i, values, counts)
+        # drawn on black (random_shapes' white background removed), at most 254/255
+        assert body.max() <= 254 / 255 + 1e-6
+
+
+def test_shape_images_are_visible_filled_shapes() -> None:
+    """Each stand-in digit is one shape of one grey level (64..254) on black, at most 20 px."""
+    for s in range(50):
+        img = D._shape_image(np.random.default_rng(s))
+        assert img.shape == (28, 28) and img.dtype == np.uint8
+        levels = np.unique(img[img > 0])
+        assert len(levels) == 1 and 64 <= levels[0] <= 254, (s, levels)
+        rows, cols = np.flatnonzero(img.any(axis=1)), np.flatnonzero(img.any(axis=0))
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 <= D.MAX_DIGIT_SIDE
+        assert (img > 0).sum() >= 10
+
+
+def test_scale_sets_the_patch_size(option_outputs) -> None:
+    sides = {name: {_square(a)[2] for a in option_outputs[name]["alpha"][:, 0]}
+             for name in ("scale-0.75", "scale-2")}
+    ref = {_square(a)[2] for a in make_sequences(3, "test", 2, size=64)["alpha"][:, 0]}
+    assert max(sides["scale-0.75"]) < min(ref) and max(ref) < min(sides["scale-2"])
+    assert max(sides["scale-2"]) <= int(round(20 * 1.5 * 2)) + 14
+
+
+def test_background_kinds(option_outputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    np.testing.assert_array_equal(option_outputs["grey"]["bg"], 0.5)
+    noise = make_sequences(3, size=64, background="noise")["bg"][:, 0]
+    assert noise.min() < 0.15 and noise.max() > 0.85 and abs(noise.mean() - 0.5) < 0.05
+    # neighbouring pixels are hardly correlated beyond the resizing
+    assert np.abs(np.diff(noise, axis=-1)).mean() > 0.1
+
+    def no_photos(split: str):
+        raise AssertionError("textures must not read the bundled photos")
+
+    monkeypatch.setattr(D, "_skimage_photos", no_photos)
+    textures = make_sequences(9, size=64, background="textures")["bg"][:, 0]
+    assert (textures.reshape(9, -1).std(axis=1) > 0.05).all()
+    assert len({t.tobytes() for t in textures}) == 9
+    for kind in ("noise", "grey"):
+        make_sequences(1, size=64, background=kind)
+
+
+def test_textures_use_every_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All of TEXTURES occur, and each kind looks like what it claims to be."""
+    made: dict[str, list[np.ndarray]] = {kind: [] for kind in D.TEXTURES}
+    for kind, maker in list(D._TEXTURE_MAKERS.items()):
+        def counting(rng, n, kind=kind, maker=maker):
+            img = maker(rng, n)
+            made[kind].append(img)
+            return img
+        monkeypatch.setitem(D._TEXTURE_MAKERS, kind, counting)
+    make_sequences(12, size=64, background="textures", n_frames=2)
+    assert all(made.values()), {k: len(v) for k, v in made.items()}
+    for kind, images in made.items():
+        for img in images:
+            assert img.shape == (96, 96) and img.min() >= 0 and img.max() <= 1
+            levels = np.unique(img)
+            if kind == "blobs":  # two grey levels at least 0.3 apart
+                assert len(levels) == 2 and levels[1] - levels[0] >= 0.3
+            else:
+                assert len(levels) > 1000
+            if kind == "plaid":  # a sum of two cosines: values symmetric about 0.5
+                assert abs(float(np.median(img)) - 0.5) < 0.1 and img.std() > 0.1
+            if kind == "fractal":  # stretched to the full range
+                assert img.min() == 0 and img.max() == 1
+
+
+BAD_OPTIONS = [
+    (dict(max_speed=-0.5), r"max_speed .*>= 0"),
+    (dict(max_speed=float("nan")), r"max_speed"),
+    (dict(max_speed=float("inf")), r"max_speed"),
+    (dict(max_speed=True), r"max_speed"),
+    (dict(max_speed=4.5, bounce=True), r"allowed are 0 to 4\.0"),
+    (dict(n_digits=0), r"n_digits .*from 1 to below 5"),
+    (dict(n_digits=5), r"n_digits .*from 1 to below 5"),
+    (dict(n_digits=2.0), r"n_digits .*integers"),
+    (dict(foreground="grid"), r"unknown foreground 'grid': allowed are digit, shapes"),
+    (dict(background="stl10"), r"unknown background 'stl10': allowed are photos, noise, grey, textures"),
+    (dict(scale=0.5), r"scale .*0\.75 to 2\.0"),
+    (dict(scale=2.5), r"scale .*0\.75 to 2\.0"),
+    (dict(scale=float("nan")), r"scale .*0\.75 to 2\.0"),
+    (dict(scale="1"), r"scale .*0\.75 to 2\.0"),
+    (dict(scale=True), r"scale .*0\.75 to 2\.0"),
+    (dict(n_frames=1), r"n_frames .*from 2 to below 101"),
+    (dict(n_frames=0), r"n_frames .*from 2 to below 101"),
+    (dict(n_frames=101), r"n_frames .*from 2 to below 101"),
+    (dict(n_frames=20.0), r"n_frames .*integers"),
+    (dict(bounce=1), r"bounce must be True or False"),
+    (dict(bounce="yes"), r"bounce must be True or False"),
+    (dict(n_frames=40), r"allowed are 0 to 1\.0 in 0\.5 steps.*or bounce=True"),
+    (dict(scale=2.0), r"allowed are 0 to 1\.0 in 0\.5 steps.*or bounce=True"),
+]
+
+
+@pytest.mark.parametrize("options, message", BAD_OPTIONS, ids=[repr(o) for o, _ in BAD_OPTIONS])
+def test_bad_options_are_refused(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_sequences(1, size=64, **options)
+    with pytest.raises(ValueError, match=message):
+        MovingMNIST(1, size=64, **options)
+    with pytest.raises(ValueError, match=message):
+        D.iter_batches(1, 1, size=64, **options)
+    rest = {k: v for k, v in options.items() if k != "max_speed"}
+    with pytest.raises(ValueError, match=message):
+        D.check_options(64, options.get("max_speed", 2.0), **rest)
