@@ -231,3 +231,13 @@ def test_atomic_save_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> No
         checkpoint.save_atomic({"a": torch.zeros(2)}, path)
     assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.pt"]
     assert torch.equal(checkpoint._load(path)["a"], torch.ones(2))  # the old file is intact
+
+
+def test_options_added_later_take_their_defaults(zero_param_ckpt: dict, tmp_path: Path) -> None:
+    # a checkpoint written before an option existed was made with the option's default
+    args = copy.deepcopy(zero_param_ckpt["model_args"])
+    del args["options"]["dog"]
+    path = write_variant(zero_param_ckpt, tmp_path / "c.pt", model_args=args)
+    assert zoo.load("zero_param", path).options.dog is True
+    with pytest.raises(ValueError, match="dog: checkpoint True, model False"):
+        zoo.load("zero_param", path, options={"dog": False})

@@ -151,8 +151,11 @@ def check_fits(ckpt: dict[str, Any], model: nn.Module, path: Path) -> None:
     name = ckpt.get("model")
     if got.get("class") != expected["class"]:
         raise ValueError(f"{path} holds a {got.get('class')} ({name}), this model is a {expected['class']}")
-    if got.get("options", {}) != expected.get("options", {}):
-        a, b = got.get("options", {}), expected.get("options", {})
+    # options added after a checkpoint was written are absent from it: it was made with their defaults
+    defaults = type(model.options)().to_dict() if getattr(model, "options", None) is not None else {}
+    stored = {**{k: v for k, v in defaults.items() if k not in got.get("options", {})}, **got.get("options", {})}
+    if got.get("options") is not None and stored != expected.get("options", {}):
+        a, b = stored, expected.get("options", {})
         diff = {k: (a.get(k, "(absent)"), b.get(k, "(absent)")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
         shown = ", ".join(f"{k}: checkpoint {x!r}, model {y!r}" for k, (x, y) in diff.items())
         raise ValueError(f"{path} was trained with other options than this {name} model: {shown}")
