@@ -148,3 +148,25 @@ def test_plot_per_frame_draws_each_models_curve() -> None:
     for line, name in zip(lines, ("a", "b")):
         np.testing.assert_array_equal(line.get_xdata(), [10, 11, 12])
         np.testing.assert_array_equal(line.get_ydata(), results[name]["per_frame"]["mse"])
+
+
+def test_animations_show_every_frame_and_stay_small() -> None:
+    import io
+
+    import torch
+    from PIL import Image
+
+    from motionseg import data, zoo
+
+    seq = data.make_sequences(1, "test", 0, size=64)
+    model = zoo.build("zero_param").eval()
+    with torch.no_grad():
+        pred, states = model.run(torch.from_numpy(seq["frames"][:, :10]), 10, keep_states=True)
+    gif = figures.animate_states(seq["frames"][0], {k: v[0] for k, v in states.stacked().items()})
+    image = Image.open(io.BytesIO(gif))
+    assert image.format == "GIF" and image.n_frames == 19  # frames 1 to 19
+    assert image.size[0] == 6 * 64 + 5 * 2  # six panels with gaps
+    gif = figures.animate_predictions(seq["frames"][0], {"a": pred[0], "b": pred[0]})
+    image = Image.open(io.BytesIO(gif))
+    assert image.n_frames == 10 and image.size[0] == 3 * 64 + 2 * 2
+    assert len(gif) < 1_000_000
