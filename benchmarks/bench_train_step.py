@@ -2,101 +2,204 @@
 
 ``python benchmarks/bench_train_step.py [--batch 8] [--variants default channels_last compile]``
 
-For each model and variant it times forward + backward of the training loss on the same
-batch of 20-frame training sequences (after warm-up steps) and reports seconds per
-sequence. Variants:
+For each model and variant it times a training step on the same batch of 20-frame training
+sequences (after warm-up steps) and reports seconds per sequence. A step is forward, loss
+and backward; with ``--optimizer`` (or any variant that changes the optimizer) also Adam's
+update. Variants are the execution settings of :class:`motionseg.config.TrainConfig`, set up
+by the same code that training uses (:func:`motionseg.train.prepare_model`, ``make_optimizer``):
 
-* ``default``: the model as shipped (its convolution weights are channels-last);
-* ``contiguous``: every 4-D weight in PyTorch's default (contiguous) memory format;
-* ``channels_last``: every 4-D weight converted to the channels-last memory format;
-* ``compile``: ``torch.compile`` of the loss function (compile time reported separately);
-* ``short``: 15-frame training sequences (10 seed + 5 predicted) instead of 20.
+* ``default``: the model as shipped (its convolution weights are channels-last), float32;
+* ``contiguous`` / ``channels_last``: every 4-D weight in PyTorch's default / channels-last layout;
+* ``compile``: ``torch.compile`` (inductor) of the model's compile target (compile time is
+  the first step's, reported separately);
+* ``short``: 15-frame training sequences (10 seed + 5 predicted) instead of 20;
+* ``bf16``: bf16 autocast of the forward pass (fp32 weights, fp32 loss);
+* ``fused`` / ``bf16_fused``: Adam's fused kernel (always timed with the optimizer step);
+* ``bf16_contiguous``: bf16 with contiguous weights (cuDNN may prefer either layout);
+* ``fp32_strict``: float32 with TF32 switched off (CUDA only: what TF32 saves).
 
+Each result also holds the first step's loss, so that a variant's numbers can be checked
+against the default's. ``--data-workers`` measures how many training sequences per second
+the generator delivers with that many DataLoader workers, to compare with the steps' appetite.
 ``compile`` runs only for the models named by ``--compile-models``: compiling a VLN's 19
 unrolled steps had not finished after 6 minutes on the 2-core CPU, so they are left out by default.
 
-Writes results/benchmarks/train_step_<device>.json.
+Writes results/benchmarks/train_step_<device>.json (or ``--out``).
 """
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
-from motionseg import config, data, zoo
-from motionseg.train import provenance, sequence_loss, write_json
+from motionseg import config, data, train, zoo
+from motionseg.train import provenance, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("default", "contiguous", "channels_last", "compile", "short")
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "contiguous": {"channels_last": False},
+    "channels_last": {"channels_last": True},
+    "compile": {"compile": "inductor"},
+    "short": {},
+    "bf16": {"precision": "bf16"},
+    "fused": {"fused_adam": True},
+    "bf16_fused": {"precision": "bf16", "fused_adam": True},
+    "bf16_contiguous": {"precision": "bf16", "channels_last": False},
+    "fp32_strict": {},
+}
+CPU_VARIANTS = ("default", "contiguous", "channels_last", "compile", "short")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def _timed(step: Callable[[], None], device: torch.device, repeats: int) -> float:
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-    sync()
+    _sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         step()
-    sync()
+    _sync(device)
     return (time.perf_counter() - start) / repeats
 
 
-def measure(name: str, variant: str, frames: torch.Tensor, device: torch.device, repeats: int) -> dict:
+class _NoTF32:
+    """TF32 off for matrix products and convolutions while inside (CUDA's strict float32)."""
+
+    def __enter__(self) -> None:
+        self.saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+
+    def __exit__(self, *exc: Any) -> None:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self.saved
+
+
+def measure(name: str, variant: str, frames: torch.Tensor, device: torch.device, repeats: int,
+            with_optimizer: bool = False) -> dict:
     """Seconds per sequence of one training step of ``name`` under ``variant``."""
-    model = zoo.build(name).to(device).train()
-    if variant in ("channels_last", "contiguous"):
-        fmt = torch.channels_last if variant == "channels_last" else torch.contiguous_format
-        model = model.to(memory_format=fmt)
+    settings = VARIANTS[variant]
+    cfg = zoo.training_config(name, "full", size=frames.shape[-1], init_from=None, **settings)
+    torch.manual_seed(0)
+    model = zoo.build(name, image_size=cfg.size).to(device).train()
+    train.prepare_model(model, cfg)
+    amp = train.autocast_dtype(cfg)
     batch = frames[:, :15] if variant == "short" else frames
-
-    def loss_fn(x: torch.Tensor) -> torch.Tensor:
-        return sequence_loss(model, x, 10)
-
-    fn = torch.compile(loss_fn) if variant == "compile" else loss_fn
+    optimizer = None
+    if with_optimizer or cfg.fused_adam:
+        optimizer = train.make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    losses = []
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        fn(batch).backward()
+        loss = train.sequence_loss(model, batch, cfg.n_seed, autocast=amp)
+        loss.backward()
+        if optimizer is not None:
+            optimizer.step()
+        if not losses:
+            losses.append(loss.item())
 
-    t0 = time.perf_counter()
-    step()  # the first call includes any compilation
-    first = time.perf_counter() - t0
-    step()  # warm-up
-    seconds = _timed(step, device, repeats)
-    return {"seconds_per_step": round(seconds, 4), "seconds_per_sequence": round(seconds / len(frames), 5),
-            "first_step_seconds": round(first, 2), "frames": int(batch.shape[1])}
+    strict = _NoTF32() if variant == "fp32_strict" else None
+    if strict:
+        strict.__enter__()
+    try:
+        t0 = time.perf_counter()
+        step()  # the first call includes any compilation
+        _sync(device)
+        first = time.perf_counter() - t0
+        step()  # warm-up
+        seconds = _timed(step, device, repeats)
+    finally:
+        if strict:
+            strict.__exit__()
+    return {"seconds_per_step": round(seconds, 5), "seconds_per_sequence": round(seconds / len(frames), 6),
+            "first_step_seconds": round(first, 2), "frames": int(batch.shape[1]), "first_loss": losses[0],
+            "optimizer": optimizer is not None}
+
+
+def data_throughput(workers: int, batch: int, seconds: float = 4.0) -> dict:
+    """Training sequences per second that ``workers`` DataLoader workers generate (after the first batch)."""
+    cfg = zoo.training_config("vln_resnet", "full", workers=workers)
+    dataset = train._StepData(cfg, 0, 10 ** 7)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, num_workers=workers,
+                                         prefetch_factor=4 if workers else None)
+    it = iter(loader)
+    next(it)  # workers started, photos and MNIST loaded
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        n += len(next(it))
+    wall = time.perf_counter() - start
+    del it
+    return {"workers": workers, "sequences_per_second": round(n / wall, 1), "sequences": n}
+
+
+def run(models: list[str], variants: list[str], batch: int, repeats: int, device: torch.device,
+        with_optimizer: bool = False, compile_models: tuple[str, ...] = (), data_workers: tuple[int, ...] = (),
+        size: int = config.SIZE, log: Callable[[str], None] = print) -> dict:
+    """Measure every model under every variant (a failure is recorded, not raised)."""
+    torch.manual_seed(0)
+    frames = torch.from_numpy(data.make_sequences(batch, "train", 0, size=size)["frames"]).to(device)
+    result: dict = {"batch": batch, "models": {}, "with_optimizer": with_optimizer}
+    start = time.perf_counter()
+    for name in models:
+        result["models"][name] = {}
+        for variant in variants:
+            if variant == "compile" and name not in compile_models:
+                continue
+            if variant == "fp32_strict" and device.type != "cuda":
+                continue
+            try:
+                res = measure(name, variant, frames, device, repeats, with_optimizer)
+            except Exception as err:  # a variant this machine cannot run: say so and go on
+                res = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
+                log(f"{name:15s} {variant:15s} failed: {res['error']}")
+                result["models"][name][variant] = res
+                continue
+            result["models"][name][variant] = res
+            log(f"{name:15s} {variant:15s} {res['seconds_per_step']:.4f} s/step, "
+                f"{res['seconds_per_sequence']:.5f} s/sequence ({res['frames']} frames; first step "
+                f"{res['first_step_seconds']:.1f} s; loss {res['first_loss']:.5f})")
+    if data_workers:
+        result["data"] = []
+        for w in data_workers:
+            res = data_throughput(w, batch)
+            result["data"].append(res)
+            log(f"data: {w} workers -> {res['sequences_per_second']:.0f} training sequences/s")
+    result["provenance"] = provenance(device, time.perf_counter() - start)
+    return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="*", default=zoo.names())
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--variants", nargs="*", default=list(CPU_VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--optimizer", action="store_true", help="time Adam's update as part of every step")
     parser.add_argument("--compile-models", nargs="*", default=["zero_param", "learnable", "conv_pgp"])
+    parser.add_argument("--data-workers", nargs="*", type=int, default=[])
+    parser.add_argument("--out", default=None, help="default: results/benchmarks/train_step_<device>.json")
     args = parser.parse_args()
     device = config.device()
-    torch.manual_seed(0)
-    frames = torch.from_numpy(data.make_sequences(args.batch, "train", 0)["frames"]).to(device)
-    result: dict = {"batch": args.batch, "models": {}}
-    start = time.perf_counter()
-    for name in args.models:
-        result["models"][name] = {}
-        for variant in args.variants:
-            if variant == "compile" and name not in args.compile_models:
-                continue
-            res = measure(name, variant, frames, device, args.repeats)
-            result["models"][name][variant] = res
-            print(f"{name:11s} {variant:14s} {res['seconds_per_sequence']:.4f} s/sequence "
-                  f"({res['frames']} frames; first step {res['first_step_seconds']:.1f} s)", flush=True)
-    result["provenance"] = provenance(device, time.perf_counter() - start)
-    out = ROOT / "results" / "benchmarks" / f"train_step_{device.type}.json"
+    torch.set_float32_matmul_precision("high")  # as `python -m motionseg` runs
+    result = run(args.models, args.variants, args.batch, args.repeats, device, args.optimizer,
+                 tuple(args.compile_models), tuple(args.data_workers))
+    out = Path(args.out) if args.out else ROOT / "results" / "benchmarks" / f"train_step_{device.type}.json"
     write_json(result, out)
     print(f"wrote {out}")
+
+
+def workers_needed(step_seconds: float, batch: int, per_worker: float, cores: int | None = None) -> int:
+    """DataLoader workers that keep ``batch / step_seconds`` sequences per second coming, with 50% to spare."""
+    cores = cores or os.cpu_count() or 2
+    need = 1.5 * batch / max(step_seconds, 1e-6) / max(per_worker, 1e-6)
+    return int(min(max(2, math.ceil(need)), max(2, cores - 2)))
 
 
 if __name__ == "__main__":

@@ -307,3 +307,66 @@ def test_execution_settings_are_recorded_per_run(tmp_path: Path) -> None:
     assert [r["execution"]["precision"] for r in runs] == ["fp32", "bf16"]
     assert [r["execution"]["workers"] for r in runs] == [0, 1]
     assert set(runs[0]["execution"]) == set(config.EXECUTION)
+
+
+# -- learning curves and their projection ----------------------------------------------------------
+
+def test_power_law_fit_recovers_its_parameters_and_inverts() -> None:
+    from motionseg import curves
+    steps = [1000, 2000, 4000, 8000]
+    fit = curves.fit_power_law(steps, [0.5 * s ** -0.6 for s in steps])
+    assert fit.b == pytest.approx(0.6) and fit.a == pytest.approx(0.5) and fit.b_se == pytest.approx(0, abs=1e-9)
+    assert float(fit(16000)) == pytest.approx(0.5 * 16000 ** -0.6)
+    assert fit.reach(0.5 * 30000 ** -0.6) == pytest.approx(30000)
+    # a flatter exponent, turned around the centroid, needs more steps to reach a lower target
+    assert fit.reach(1e-4, b=0.5) > fit.reach(1e-4) > fit.reach(1e-4, b=0.7)
+    two = curves.fit_power_law([1000, 2000], [0.006, 0.004])
+    assert two.b == pytest.approx(math.log(1.5) / math.log(2)) and two.b_se is None
+    y = [0.5 * s ** -0.6 * f for s, f in zip(steps, [1.05, 0.95, 1.05, 0.95])]
+    noisy = curves.fit_power_law(steps, y)
+    lx, ly = torch.tensor(steps, dtype=torch.float64).log(), torch.tensor(y, dtype=torch.float64).log()
+    resid = ly - (ly.mean() - noisy.b * (lx - lx.mean()))
+    expected = math.sqrt(float((resid ** 2).sum()) / 2 / float(((lx - lx.mean()) ** 2).sum()))
+    assert noisy.b_se == pytest.approx(expected) and 0 < noisy.b_se < 0.1  # the slope's standard error
+    with pytest.raises(ValueError, match="two or more"):
+        curves.fit_power_law([1000, 1000], [0.1, 0.2])
+
+
+def test_projection_counts_steps_and_hours_from_the_last_point() -> None:
+    from motionseg import curves
+    curve = curves.Curve("vln_resnet", steps=[1000, 4000], val_mse=[0.004, 0.002], seconds=[500.0, 2000.0])
+    p = curves.projection(curve, target=0.001, seconds_each=0.5)
+    assert p["b"] == pytest.approx(0.5) and p["step"] == pytest.approx(16000)  # halving the MSE: 4x the steps
+    assert p["steps_to_go"] == pytest.approx(12000) and p["gpu_hours"] == pytest.approx(12000 * 0.5 / 3600)
+    assert p["step_range"] == pytest.approx([16000, 16000])  # two points: no error to spread
+
+
+def test_curve_from_an_old_checkpoint_estimates_its_seconds(tmp_path: Path) -> None:
+    from motionseg import curves
+    path = zoo.checkpoint_path("vln_ldc")  # committed before val_seconds existed
+    ckpt = checkpoint.read(path)
+    curve = curves.curve_from_checkpoint(path)
+    per_step = ckpt["provenance"]["wall_seconds"] / ckpt["step"]
+    assert curve.steps == ckpt["history"]["val_step"] and curve.estimated_seconds == len(curve.steps)
+    assert curve.seconds == pytest.approx([s * per_step for s in curve.steps])
+    # a point measured later at the checkpoint's own step extends it; one of another step does not
+    extended = curves.curve_from_checkpoint(path, {"step": ckpt["step"], "val_mse": 0.003})
+    assert extended.steps[-1] == ckpt["step"] and extended.val_mse[-1] == 0.003
+    assert extended.seconds[-1] == pytest.approx(ckpt["provenance"]["wall_seconds"])
+    assert curves.curve_from_checkpoint(path, {"step": ckpt["step"] - 1, "val_mse": 0.003}).steps == curve.steps
+    speed = curves.seconds_per_step(path)
+    assert speed["seconds"] == pytest.approx(per_step) and "H100" in speed["device"]
+
+
+def test_plot_learning_curves_draws_points_fit_and_target() -> None:
+    from motionseg import curves, figures
+    curve = curves.Curve("vln_resnet", steps=[1000, 2000, 2872], val_mse=[0.0063, 0.0042, 0.0037],
+                         seconds=[633.0, 1266.0, 1818.0], estimated_seconds=2)
+    fig = figures.plot_learning_curves({"vln_resnet": curve},
+                                       {"vln_resnet": curves.projection(curve, 0.001, 0.5)})
+    left, right = fig.axes
+    assert left.get_xscale() == right.get_xscale() == left.get_yscale() == "log"
+    stars = [line for line in left.lines if line.get_marker() == "*"]
+    assert len(stars) == 1 and stars[0].get_ydata()[0] == pytest.approx(0.001)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
