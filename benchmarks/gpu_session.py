@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_train_step as bench  # noqa: E402
 
-from motionseg import checkpoint, config, curves, data, evaluate, train, zoo  # noqa: E402
+from motionseg import checkpoint, config, curves, data, train, zoo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("conv_pgp", "vln_resnet", "vln_ldc")
@@ -135,25 +135,17 @@ def evaluate_stage(work: Path, timeout: float, dry: bool) -> dict[str, Any]:
     return {name: json.loads((root / name / "metrics_full.json").read_text()) for name in BASELINES}
 
 
-def curves_stage(work: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+def curves_stage(work: Path) -> dict[str, Any]:
     out = {}
     for name in BASELINES:
-        path = zoo.checkpoint_path(name, work / "results")
-        curve = curves.curve_from_checkpoint(path)
-        speed = curves.seconds_per_step(path)
-        paper = evaluate.PAPER_TABLE1[name][1]
-        entry: dict[str, Any] = {"curve": curve.to_dict(), "speed": speed, "paper_mse": paper}
-        # the paper's test MSE in validation terms, from the ratio of the two at the last step
-        # (when the last validation is not at the checkpoint's step: uncalibrated, ratio 1)
-        calibrated = name in metrics and bool(curve.steps) and curve.steps[-1] == int(checkpoint.read(path)["step"])
-        ratio = metrics[name]["mse"] / curve.val_mse[-1] if calibrated else 1.0
-        entry.update(test_over_val=ratio, calibrated=calibrated)
-        if len(curve.steps) >= 2 and (name not in metrics or metrics[name]["mse"] > paper):
-            entry["projection"] = p = curves.projection(curve, paper / ratio, speed["seconds"])
-            log(f"{name}: power law b={p['b']:.2f} through {p['points']} validations: the paper's MSE {paper} "
-                f"at step {p['step']:.0f}, {p['gpu_hours']:.1f} GPU hours more at {speed['seconds']:.3f} s/step"
-                + ("" if calibrated else " (not calibrated to the test set)"))
-        out[name] = entry
+        rep = curves.report(name, work / "results")
+        rep["curve"] = rep["curve"].to_dict()
+        p = rep.get("projection")
+        if p is not None:
+            log(f"{name}: power law b={p['b']:.2f} through {p['points']} validations: the paper's MSE "
+                f"{rep['paper_mse']} at step {p['step']:.0f}, {p['gpu_hours']:.1f} GPU hours more at "
+                f"{p['seconds_per_step']:.3f} s/step" + ("" if rep["calibrated"] else " (not calibrated to the test set)"))
+        out[name] = rep
     return out
 
 
@@ -285,7 +277,7 @@ def main() -> int:
 
     t = time.perf_counter()
     try:
-        report["curves"] = curves_stage(args.work, metrics)
+        report["curves"] = curves_stage(args.work)
     except Exception as err:
         log(f"curves: failed: {type(err).__name__}: {err}")
     stage_done("curves", t)

@@ -48,17 +48,29 @@ def last_run(out: Path) -> dict:
 
 # -- resuming what was written before the new settings existed -------------------------------------
 
-def test_committed_baseline_resumes_under_the_new_settings(tmp_path: Path) -> None:
-    # results/vln_ldc was written before schedule, precision etc. existed: missing means default,
-    # and the execution settings of this run (bf16, fused Adam, 8 workers, ...) may differ
-    source = zoo.checkpoint_path("vln_ldc")
-    stored = checkpoint.read(source)
-    assert "schedule" not in stored["config"] and "precision" not in stored["config"]
-    out = tmp_path / "vln_ldc" / "checkpoint.pt"
-    out.parent.mkdir()
-    shutil.copy(source, out)
+# the settings of version-1 checkpoints (the committed baselines were trained with these alone)
+OLD_SETTINGS = ("model", "profile", "steps", "batch_size", "n_train", "n_val", "lr", "lr_min", "cycle_steps",
+                "weight_decay", "val_every", "checkpoint_every", "seed", "n_seed", "size", "workers", "init_from")
+
+
+def _old_copy(name: str, tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of the committed checkpoint of ``name`` as written before the new settings existed."""
+    source = zoo.checkpoint_path(name)
+    ckpt = checkpoint.read(source)
+    ckpt["config"] = {k: v for k, v in ckpt["config"].items() if k in OLD_SETTINGS}
+    ckpt["history"] = {k: v for k, v in ckpt["history"].items() if k != "val_seconds"}
+    ckpt["provenance"] = {k: v for k, v in ckpt["provenance"].items() if k not in ("runs", "val_seconds_estimated")}
+    out = tmp_path / name / "checkpoint.pt"
+    checkpoint.save_atomic(ckpt, out)
     if source.with_name(checkpoint.RESUME_NAME).exists():
         shutil.copy(source.with_name(checkpoint.RESUME_NAME), out.with_name(checkpoint.RESUME_NAME))
+    return out, ckpt
+
+
+def test_committed_baseline_resumes_under_the_new_settings(tmp_path: Path) -> None:
+    # the committed baselines were written before schedule, precision etc. existed: missing means
+    # default, and the execution settings of this run (bf16, fused Adam, 8 workers, ...) may differ
+    out, stored = _old_copy("vln_ldc", tmp_path)
     cfg = zoo.training_config("vln_ldc", "full", steps=int(stored["step"]), precision="bf16", fused_adam=True,
                               workers=8, pin_memory=True, prefetch=4, val_every=250, checkpoint_every=250,
                               val_at_stop=True, channels_last=False)
@@ -343,19 +355,19 @@ def test_projection_counts_steps_and_hours_from_the_last_point() -> None:
 
 def test_curve_from_an_old_checkpoint_estimates_its_seconds(tmp_path: Path) -> None:
     from motionseg import curves
-    path = zoo.checkpoint_path("vln_ldc")  # committed before val_seconds existed
-    ckpt = checkpoint.read(path)
+    path, ckpt = _old_copy("vln_ldc", tmp_path)  # as committed before val_seconds existed
     curve = curves.curve_from_checkpoint(path)
     per_step = ckpt["provenance"]["wall_seconds"] / ckpt["step"]
     assert curve.steps == ckpt["history"]["val_step"] and curve.estimated_seconds == len(curve.steps)
     assert curve.seconds == pytest.approx([s * per_step for s in curve.steps])
     # a point measured later at the checkpoint's own step extends it; one of another step does not
     extended = curves.curve_from_checkpoint(path, {"step": ckpt["step"], "val_mse": 0.003})
-    assert extended.steps[-1] == ckpt["step"] and extended.val_mse[-1] == 0.003
-    assert extended.seconds[-1] == pytest.approx(ckpt["provenance"]["wall_seconds"])
+    if curve.steps[-1] < ckpt["step"]:
+        assert extended.steps[-1] == ckpt["step"] and extended.val_mse[-1] == 0.003
+        assert extended.seconds[-1] == pytest.approx(ckpt["provenance"]["wall_seconds"])
     assert curves.curve_from_checkpoint(path, {"step": ckpt["step"] - 1, "val_mse": 0.003}).steps == curve.steps
     speed = curves.seconds_per_step(path)
-    assert speed["seconds"] == pytest.approx(per_step) and "H100" in speed["device"]
+    assert speed["seconds"] == pytest.approx(per_step) and speed["device"] == ckpt["provenance"]["device"]
 
 
 def test_plot_learning_curves_draws_points_fit_and_target() -> None:
@@ -370,3 +382,22 @@ def test_plot_learning_curves_draws_points_fit_and_target() -> None:
     assert len(stars) == 1 and stars[0].get_ydata()[0] == pytest.approx(0.001)
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_report_calibrates_the_paper_target_by_the_test_set(tmp_path: Path) -> None:
+    import json
+    from motionseg import curves, evaluate
+    out = tmp_path / "conv_pgp" / "checkpoint.pt"
+    run(tiny("conv_pgp", steps=2, val_every=1, checkpoint_every=2), out)
+    rep = curves.report("conv_pgp", tmp_path)
+    assert not rep["calibrated"] and rep["test"] is None and rep["target"] == evaluate.PAPER_TABLE1["conv_pgp"][1]
+    last_val = checkpoint.read(out)["history"]["val_mse"][-1]
+    (out.parent / "metrics_full.json").write_text(json.dumps({"mse": 2 * last_val}))
+    rep = curves.report("conv_pgp", tmp_path)
+    assert rep["calibrated"] and rep["test_over_val"] == pytest.approx(2.0)
+    assert rep["target"] == pytest.approx(evaluate.PAPER_TABLE1["conv_pgp"][1] / 2)  # in validation terms
+    assert rep["projection"]["target"] == rep["target"] and rep["curve"].steps == [1, 2]
+    # one more step without a validation: the test metrics no longer match the last validation
+    run(tiny("conv_pgp", steps=4, val_every=10, checkpoint_every=10), out, resume=True, time_limit=0.0)
+    rep = curves.report("conv_pgp", tmp_path)
+    assert rep["step"] == 3 and not rep["calibrated"] and rep["test_over_val"] == 1.0

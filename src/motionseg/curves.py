@@ -25,7 +25,8 @@ import numpy as np
 
 from . import checkpoint
 
-__all__ = ["Curve", "PowerLaw", "fit_power_law", "curve_from_checkpoint", "seconds_per_step", "projection"]
+__all__ = ["Curve", "PowerLaw", "fit_power_law", "curve_from_checkpoint", "seconds_per_step", "projection",
+           "report"]
 
 
 @dataclass
@@ -155,3 +156,36 @@ def read_extra(path: Path) -> dict[str, Any]:
     """The validation points measured at checkpoints' own steps (``benchmarks/learning_curves.py``)."""
     path = Path(path)
     return json.loads(path.read_text())["models"] if path.is_file() else {}
+
+
+def report(name: str, root: Path | None = None) -> dict[str, Any]:
+    """Everything about the learning curve of the trained model ``name`` under ``root`` (default ``results/``).
+
+    * ``curve``: its validation curve, extended by the point that ``benchmarks/learning_curves.py``
+      measured at the checkpoint's own step (``root/benchmarks/learning_curves.json``);
+    * ``test``: its full-profile test metrics (``root/<name>/metrics_full.json``), taken to belong
+      to the checkpoint (every command that trains these checkpoints re-evaluates them);
+    * ``test_over_val``: test MSE over the last validation MSE, when that validation is at the
+      checkpoint's step (``calibrated``), else 1;
+    * ``paper_mse``: the paper's Table 1 MSE of the model, and ``target``: the same in validation
+      terms (divided by ``test_over_val``);
+    * ``speed``: :func:`seconds_per_step` of its last run;
+    * ``projection``: :func:`projection` of the curve to ``target``, when the curve has two or
+      more points and the test MSE is still above the paper's.
+    """
+    from . import evaluate, zoo
+    root = Path(root) if root is not None else zoo.RESULTS
+    path = zoo.checkpoint_path(name, root)
+    step = int(checkpoint.read(path)["step"])
+    curve = curve_from_checkpoint(path, read_extra(root / "benchmarks" / "learning_curves.json").get(name))
+    metrics = root / name / "metrics_full.json"
+    test = json.loads(metrics.read_text()) if metrics.is_file() else None
+    calibrated = test is not None and bool(curve.steps) and curve.steps[-1] == step
+    ratio = test["mse"] / curve.val_mse[-1] if calibrated and test is not None else 1.0
+    paper = evaluate.PAPER_TABLE1[name][1]
+    out: dict[str, Any] = {"model": name, "step": step, "curve": curve, "test": test, "calibrated": calibrated,
+                           "test_over_val": ratio, "paper_mse": paper, "target": paper / ratio,
+                           "speed": seconds_per_step(path)}
+    if len(curve.steps) >= 2 and (test is None or test["mse"] > paper):
+        out["projection"] = projection(curve, paper / ratio, out["speed"]["seconds"])
+    return out
