@@ -104,6 +104,9 @@ def train_stage(work: Path, plan: dict[str, dict[str, Any]], limits: dict[str, f
             settings = {**settings, "val_every": 10 ** 9, "checkpoint_every": 10 ** 9, "val_at_stop": False}
         cfg = zoo.training_config(name, "full", **settings)
         before = int(checkpoint.read(path)["step"])
+        if limits[name] <= 0 and not dry:
+            log(f"{name}: no training time in this session (--share)")
+            continue
         start = time.perf_counter()
         log(f"{name}: training from step {before} for {limits[name]:.0f} s with {settings}")
         try:
