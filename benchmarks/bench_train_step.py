@@ -118,9 +118,12 @@ def measure(name: str, variant: str, frames: torch.Tensor, device: torch.device,
     finally:
         if strict:
             strict.__exit__()
+    # after all the steps: is everything still finite? (a variant can break on a later step)
+    finite = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in model.parameters()) and \
+        all(bool(torch.isfinite(p).all()) for p in model.parameters())
     return {"seconds_per_step": round(seconds, 5), "seconds_per_sequence": round(seconds / len(frames), 6),
             "first_step_seconds": round(first, 2), "frames": int(batch.shape[1]), "first_loss": losses[0],
-            "optimizer": optimizer is not None}
+            "optimizer": optimizer is not None, "finite": finite}
 
 
 def data_throughput(workers: int, batch: int, seconds: float = 4.0) -> dict:

@@ -11,8 +11,9 @@ stage at toy sizes. Stages, all within one time budget (``--budget`` seconds):
    under each execution variant (fp32 as shipped, strict fp32 without TF32, bf16, bf16 with
    fused Adam, bf16 with contiguous weights, contiguous fp32), and how many training
    sequences per second the generator delivers with 1 and with many workers;
-3. **choose**: per baseline, the fastest variant whose first loss agrees with fp32 to 1%
-   and that is at least 10% faster than fp32 (else fp32), and enough data workers;
+3. **choose**: per baseline, the fastest variant whose first loss agrees with fp32 to 1%,
+   whose weights and gradients are still finite after the timed steps, and that is at least
+   10% faster than fp32 (else fp32); and enough data workers;
 4. **train**: resume each baseline (``--share``: conv_pgp 1, each VLN 2 parts of what is left)
    with the chosen settings, validating every 250 steps and when it stops;
 5. **evaluate**: the three baselines on the full test set (1,000 sequences);
@@ -86,7 +87,7 @@ def choose(results: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
     best = "default"
     for v in PREFERENCE:
         r = runs.get(v)
-        if not r or "error" in r:
+        if not r or "error" in r or not r.get("finite", False):
             continue
         agrees = abs(r["first_loss"] - base["first_loss"]) <= 0.01 * abs(base["first_loss"])
         if agrees and r["seconds_per_step"] <= 0.9 * base["seconds_per_step"] and \

@@ -159,6 +159,18 @@ def test_bf16_autocast_keeps_outputs_loss_and_gradients_in_fp32(make) -> None:
     assert float(torch.nn.functional.cosine_similarity(g16, g32, dim=0)) > 0.98
 
 
+def test_bf16_on_the_cpu_gives_finite_vln_gradients() -> None:
+    # PyTorch's CPU bf16 kernels give NaN weight gradients for the VLN's dilated convolutions
+    # when the weights are channels-last (as the models ship): training makes them contiguous
+    torch.manual_seed(0)
+    model = VLNResNet(image_size=SIZE)  # the paper's channels: the small test model does not show it
+    train.prepare_model(model, tiny("vln_resnet", precision="bf16"))
+    train.sequence_loss(model, torch.rand(2, 4, SIZE, SIZE), 2, autocast=torch.bfloat16).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    with pytest.raises(ValueError, match="NaN gradients"):
+        train.prepare_model(model, tiny("vln_resnet", precision="bf16", channels_last=True))
+
+
 def test_bf16_run_trains_fp32_weights_and_records_its_precision(tmp_path: Path) -> None:
     cfg = tiny("conv_pgp", steps=2, val_every=2, checkpoint_every=2)
     _, fp32 = run(cfg, tmp_path / "a" / "conv_pgp" / "checkpoint.pt", model=tiny_pgp())

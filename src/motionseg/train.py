@@ -192,12 +192,23 @@ def learning_rates(cfg: TrainConfig, steps: int | None = None) -> list[float]:
 def prepare_model(model: nn.Module, cfg: TrainConfig) -> Callable[[], None]:
     """Apply the run's memory layout and ``torch.compile``; returns what undoes the compilation.
 
+    bf16 on the CPU makes the weights contiguous (channels-last ones get NaN gradients there).
+
     Compilation wraps one method of the model, not the module, so that its ``state_dict`` keeps
     its keys: ``model.compile_target`` if the model names one (the VLNs compile one time step,
     reused by all 19 steps of a sequence), else ``forward_train`` or ``forward``.
     """
-    if cfg.channels_last is not None:
-        model.to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    layout = cfg.channels_last
+    on_cpu = next(model.parameters(), torch.empty(0)).device.type == "cpu"
+    if cfg.precision == "bf16" and on_cpu:
+        # PyTorch's CPU (oneDNN) bf16 kernels give NaN weight gradients for dilated convolutions
+        # with channels-last weights (the VLNs' encoders; seen with torch 2.13): contiguous here
+        if layout:
+            raise ValueError("channels_last=True with bf16 on the CPU gives NaN gradients for dilated "
+                             "convolutions: leave channels_last unset (contiguous) or use fp32")
+        layout = False
+    if layout is not None:
+        model.to(memory_format=torch.channels_last if layout else torch.contiguous_format)
     if not cfg.compile:
         return lambda: None
     target = getattr(model, "compile_target", "forward_train" if hasattr(model, "forward_train") else "forward")
