@@ -225,7 +225,7 @@ def main() -> int:
             log(f"bench: out of its {args.bench_seconds:.0f} s, {name} and later models skipped")
             break
         part = bench.run([name], variants, batch, repeats, device, with_optimizer=True,
-                         compile_models=tuple(args.compile_models), log=log)
+                         compile_models=tuple(args.compile_models), log=log, interleave=True)
         result["models"].update(part["models"])
     workers_tried = (0, 1) if dry else (1, max(2, (os.cpu_count() or 4) - 2))
     result["data"] = []
