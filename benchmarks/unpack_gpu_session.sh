@@ -27,6 +27,7 @@ for m in zoo.BASELINES:
     ckpt = checkpoint.read(path)
     zoo.load(m)  # the weights fit the model
     checkpoint.read_resume(path, ckpt)  # the resume state belongs to the same step
-    print(f"{m}: step {ckpt['step']}, last run {ckpt['provenance']['runs'][-1]['execution']}")
+    runs = ckpt['provenance'].get('runs') or [{}]
+    print(f"{m}: step {ckpt['step']}, last run's execution {runs[-1].get('execution')}")
 PY
 git status --short results
