@@ -97,3 +97,38 @@ class TrainConfig:
     workers: int = 0
     init_from: str | None = None  # start from another model's trained gains (e.g. "zero_param")
     options: dict | None = None  # model options other than the defaults (our models)
+    # -- the learning-rate schedule (part of what is trained: fixed for the life of a run) --
+    schedule: str = "cyclic"  # "cyclic" (CyclicLR, lr_min..lr) or "cosine" (linear warm-up, cosine to lr_min)
+    warmup_steps: int = 0  # "cosine" only: steps of the linear warm-up from lr_min to lr
+    # -- how the steps are computed (EXECUTION: may change when a run is resumed) --
+    # Opt-in and off by default: each is switched on for a device only after
+    # benchmarks/gpu_session.sh measured that it helps there (see benchmarks/GPU_SESSION.md).
+    precision: str = "fp32"  # "bf16": bf16 autocast of the forward pass; fp32 weights, optimizer and loss
+    fused_adam: bool = False  # Adam's fused kernel (one launch for all parameters)
+    channels_last: bool | None = None  # None: the model's own weight layout; True/False: convert
+    compile: str | None = None  # torch.compile backend ("inductor", or "eager" to test the wiring)
+    pin_memory: bool = False  # page-locked training batches, copied to the GPU asynchronously
+    prefetch: int | None = None  # batches each data worker prepares ahead (DataLoader prefetch_factor)
+    val_at_stop: bool = False  # validate also when a run stops early (time limit, Ctrl-C)
+
+
+SCHEDULES = ("cyclic", "cosine")
+PRECISIONS = ("fp32", "bf16")
+# Settings that change how fast the steps run, or what is recorded, but not what is trained:
+# a resumed run may change them (each run records its own in provenance["runs"]).
+EXECUTION = ("workers", "precision", "fused_adam", "channels_last", "compile", "pin_memory", "prefetch",
+             "val_every", "checkpoint_every", "val_at_stop")
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    """Raise ``ValueError`` for settings that no run can use."""
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}: allowed are {', '.join(SCHEDULES)}")
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {cfg.precision!r}: allowed are {', '.join(PRECISIONS)}")
+    if cfg.schedule == "cyclic" and cfg.warmup_steps:
+        raise ValueError("warmup_steps belongs to the cosine schedule; the cyclic one has none")
+    if cfg.schedule == "cosine" and not 0 <= cfg.warmup_steps < cfg.steps:
+        raise ValueError(f"warmup_steps must be in [0, steps={cfg.steps}), got {cfg.warmup_steps}")
+    if cfg.prefetch is not None and cfg.workers == 0:
+        raise ValueError("prefetch needs data workers (workers > 0)")

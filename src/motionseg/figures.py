@@ -1,8 +1,8 @@
-"""Figures of the book: sequences, ground-truth layers, model states (Fig. 1, Fig. 2)."""
+"""Figures of the book: sequences, ground-truth layers, model states (Fig. 1, Fig. 2), learning curves."""
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     import pandas as pd
     from pandas.io.formats.style import Styler
+
+    from .curves import Curve
 
 
 def _img(ax: plt.Axes, image: np.ndarray | torch.Tensor, title: str = "", cmap: str = "gray",
@@ -575,3 +577,49 @@ def show_animation(gif: bytes) -> None:
     from IPython.display import Image, display
 
     display(Image(data=gif, format="gif"))
+
+
+def plot_learning_curves(curves: Mapping[str, "Curve"], projections: Mapping[str, Mapping[str, Any]] | None = None,
+                         labels: Mapping[str, str] | None = None) -> Figure:
+    """Validation MSE against training steps (left) and training wall seconds (right), log-log.
+
+    ``curves``: :class:`motionseg.curves.Curve` per model. ``projections`` (optional, per model,
+    from :func:`motionseg.curves.projection`): the fitted power law is drawn from the first
+    point to where it reaches the target (dashed), the target as a dotted line, and the
+    crossing as a star; on the right, the steps still to go are converted to seconds at the
+    projection's ``seconds_per_step``. Seconds estimated from the steps (runs that did not
+    record them) are drawn as open markers.
+    """
+    projections = projections or {}
+    labels = labels or {}
+    fig, (ax_s, ax_t) = plt.subplots(1, 2, figsize=(7.6, 3.1), sharey=True)
+    for i, (name, curve) in enumerate(curves.items()):
+        color = f"C{i}"
+        steps, mse, secs = (np.asarray(v, dtype=float) for v in (curve.steps, curve.val_mse, curve.seconds))
+        k = min(curve.estimated_seconds, len(steps))
+        ax_s.plot(steps, mse, "o-", color=color, ms=4, label=labels.get(name, name))
+        ax_t.plot(secs, mse, "-", color=color)
+        ax_t.plot(secs[:k], mse[:k], "o", color=color, ms=4, mfc="none")
+        ax_t.plot(secs[k:], mse[k:], "o", color=color, ms=4)
+        proj = projections.get(name)
+        if proj is None or not np.isfinite(proj["step"]):
+            continue
+        end = max(proj["step"], steps[-1])
+        xs = np.geomspace(steps[0], end, 60)
+        ys = proj["a"] * xs ** (-proj["b"])
+        ax_s.plot(xs, ys, "--", color=color, lw=1)
+        # steps -> seconds: recorded within the curve, at the measured rate beyond it
+        ts = np.where(xs <= steps[-1], np.interp(xs, steps, secs), secs[-1] + (xs - steps[-1]) * proj["seconds_per_step"])
+        ax_t.plot(ts, ys, "--", color=color, lw=1)
+        for ax, x in ((ax_s, proj["step"]), (ax_t, ts[-1])):
+            ax.axhline(proj["target"], color=color, ls=":", lw=0.8)
+            ax.plot([x], [proj["target"]], "*", color=color, ms=9)
+    for ax, xlabel in ((ax_s, "training steps"), (ax_t, "training wall seconds")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3, which="both")
+    ax_s.set_ylabel("validation MSE")
+    ax_s.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -6,19 +6,27 @@ and a resumed run continues exactly where the interrupted one stopped.
 
 A run stops early, with a checkpoint that ``resume`` continues, when its time limit is
 reached or on Ctrl-C (the step under way is finished first; a second Ctrl-C stops at once).
+
+How the steps are computed is set apart from what is trained (``config.EXECUTION``): bf16
+autocast (``precision``), Adam's fused kernel, the weights' memory layout, ``torch.compile``,
+data workers and pinned memory may change between the runs of one training; every run
+records its own in ``provenance["runs"]``. All are off by default. Resume states can be
+stored compactly for shipping (:func:`compact_resume`); a run resumed from one continues
+almost, not exactly, as it would have (its provenance says so).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -29,17 +37,24 @@ from . import __version__, checkpoint, config, data
 from .config import TrainConfig
 
 __all__ = ["TrainConfig", "History", "train", "validate", "sequence_loss", "provenance", "write_json",
-           "Interrupted"]
+           "Interrupted", "make_optimizer", "make_scheduler", "prepare_model", "autocast_dtype",
+           "learning_rates", "compact_resume", "split_checkpoint"]
 
 
 @dataclass
 class History:
-    """Learning curves: training loss per step, validation MSE at validation steps."""
+    """Learning curves: training loss per step, validation MSE at validation steps.
+
+    ``val_seconds``: wall seconds the training had run (over all its runs, the clock of
+    ``provenance["wall_seconds"]``) at each validation. Checkpoints written before it was
+    recorded lack it; a resumed run fills in the missing entries in proportion to the steps.
+    """
 
     step: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     val_step: list[int] = field(default_factory=list)
     val_mse: list[float] = field(default_factory=list)
+    val_seconds: list[float] = field(default_factory=list)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -95,20 +110,142 @@ def provenance(device: torch.device, wall_seconds: float, cfg: TrainConfig | Non
     return out
 
 
-def sequence_loss(model: nn.Module, frames: Tensor, n_seed: int) -> Tensor:
+def _full(x: Tensor) -> Tensor:
+    """``x`` in at least float32 (bf16/fp16 outputs of an autocast region)."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
+def sequence_loss(model: nn.Module, frames: Tensor, n_seed: int, autocast: torch.dtype | None = None) -> Tensor:
     """The model's training loss on B x T x H x W sequences.
 
     Models with ``forward_train`` (the baselines) use their own loss on every output
     frame; the others are trained with the MSE of the predicted frames, as in the paper.
+    ``autocast`` (e.g. ``torch.bfloat16``) runs the forward pass under autocast; the loss
+    is always computed in float32 (BCE is not safe to autocast).
     """
-    if hasattr(model, "forward_train"):
-        out = model.forward_train(frames, n_seed)
-        target = frames[:, 1:]
-        if getattr(model, "loss_name", "mse") == "bce":
-            return F.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), target)
-        return F.mse_loss(out, target)
-    pred = model(frames[:, :n_seed], frames.shape[1] - n_seed)
-    return F.mse_loss(pred, frames[:, n_seed:])
+    with torch.autocast(frames.device.type, dtype=autocast, enabled=autocast is not None):
+        if hasattr(model, "forward_train"):
+            out, target = model.forward_train(frames, n_seed), frames[:, 1:]
+        else:
+            out, target = model(frames[:, :n_seed], frames.shape[1] - n_seed), frames[:, n_seed:]
+    out = _full(out)
+    if hasattr(model, "forward_train") and getattr(model, "loss_name", "mse") == "bce":
+        return F.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), target)
+    return F.mse_loss(out, target)
+
+
+def autocast_dtype(cfg: TrainConfig) -> torch.dtype | None:
+    """The autocast dtype of ``cfg.precision`` (None: plain float32)."""
+    return torch.bfloat16 if cfg.precision == "bf16" else None
+
+
+def make_optimizer(params: Any, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam with the run's learning rate and weight decay (fused kernel if ``cfg.fused_adam``)."""
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True if cfg.fused_adam else None)
+
+
+class _WarmupCosine:
+    """Learning-rate factor of the cosine schedule: linear warm-up from ``floor`` to 1, cosine back.
+
+    A callable object rather than a function, so that ``LambdaLR.state_dict`` stores its settings.
+    """
+
+    def __init__(self, steps: int, warmup: int, floor: float) -> None:
+        self.steps, self.warmup, self.floor = int(steps), int(warmup), float(floor)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return self.floor + (1.0 - self.floor) * step / self.warmup
+        t = min(1.0, (step - self.warmup) / max(1, self.steps - self.warmup))
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
+    """The run's learning-rate schedule, stepped once per training step.
+
+    * ``cyclic``: triangular cycles of ``cycle_steps`` between ``lr_min`` and ``lr`` (a periodic
+      schedule: a run may be extended by more steps);
+    * ``cosine``: linear warm-up over ``warmup_steps`` from ``lr_min`` to ``lr``, then a half
+      cosine to ``lr_min`` at ``steps`` (the schedule is defined by ``steps``, which is why such
+      a run cannot be extended).
+    """
+    lr_min = cfg.lr_min if cfg.lr_min is not None else cfg.lr / 10
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, _WarmupCosine(cfg.steps, cfg.warmup_steps,
+                                                                          lr_min / cfg.lr if cfg.lr else 1.0))
+    return torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=lr_min, max_lr=cfg.lr,
+                                             step_size_up=max(1, cfg.cycle_steps // 2), cycle_momentum=False)
+
+
+def learning_rates(cfg: TrainConfig, steps: int | None = None) -> list[float]:
+    """The learning rate of each of the first ``steps`` (default ``cfg.steps``) training steps."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    scheduler = make_scheduler(optimizer, cfg)
+    out = []
+    for _ in range(cfg.steps if steps is None else steps):
+        out.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return out
+
+
+def prepare_model(model: nn.Module, cfg: TrainConfig) -> Callable[[], None]:
+    """Apply the run's memory layout and ``torch.compile``; returns what undoes the compilation.
+
+    bf16 on the CPU makes the weights contiguous (channels-last ones get NaN gradients there).
+
+    Compilation wraps one method of the model, not the module, so that its ``state_dict`` keeps
+    its keys: ``model.compile_target`` if the model names one (the VLNs compile one time step,
+    reused by all 19 steps of a sequence), else ``forward_train`` or ``forward``.
+    """
+    layout = cfg.channels_last
+    on_cpu = next(model.parameters(), torch.empty(0)).device.type == "cpu"
+    if cfg.precision == "bf16" and on_cpu:
+        # PyTorch's CPU (oneDNN) bf16 kernels give NaN weight gradients for dilated convolutions
+        # with channels-last weights (the VLNs' encoders; seen with torch 2.13): contiguous here
+        if layout:
+            raise ValueError("channels_last=True with bf16 on the CPU gives NaN gradients for dilated "
+                             "convolutions: leave channels_last unset (contiguous) or use fp32")
+        layout = False
+    if layout is not None:
+        model.to(memory_format=torch.channels_last if layout else torch.contiguous_format)
+    if not cfg.compile:
+        return lambda: None
+    target = getattr(model, "compile_target", "forward_train" if hasattr(model, "forward_train") else "forward")
+    setattr(model, target, torch.compile(getattr(model, target), backend=cfg.compile))
+    return lambda: delattr(model, target)
+
+
+def _field_defaults() -> dict[str, Any]:
+    return {f.name: (f.default if f.default is not MISSING else None) for f in fields(TrainConfig)}
+
+
+def _resume_differences(stored: dict[str, Any], cfg: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """Settings in which ``cfg`` differs from a checkpoint's ``stored`` config.
+
+    A setting the checkpoint lacks (written before it existed) counts as its default.
+    Execution settings may differ; so may ``steps`` of a cyclic schedule.
+    """
+    defaults = _field_defaults()
+    free = set(config.EXECUTION) | ({"steps"} if cfg.schedule == "cyclic" else set())
+    return {k: (stored.get(k, defaults[k]), v) for k, v in asdict(cfg).items()
+            if k not in free and stored.get(k, defaults[k]) != v}
+
+
+def _optimizer_state(state: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
+    """A stored optimizer state made ready for this run's optimizer.
+
+    The param groups take this run's kernel choice (a loaded state would otherwise bring back the
+    one it was saved with), and a compact state gets back the first moments it dropped (zeros).
+    """
+    for group in state["param_groups"]:
+        group["fused"] = True if cfg.fused_adam else None
+        if cfg.fused_adam:
+            group["foreach"] = None
+    for s in state["state"].values():
+        if "exp_avg_sq" in s and "exp_avg" not in s:
+            s["exp_avg"] = torch.zeros_like(s["exp_avg_sq"], dtype=torch.float32)
+    return state
 
 
 class _StepData(torch.utils.data.Dataset):
@@ -178,7 +315,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
     overwritten silently. ``time_limit`` (seconds of this call) and Ctrl-C stop early with a
     checkpoint that ``resume`` continues later, to the same result as an uninterrupted run;
     after Ctrl-C, :class:`Interrupted` is raised once the checkpoint is saved. A resumed run
-    may be given more ``steps`` than its checkpoint planned; other settings must match.
+    may be given more ``steps`` than its checkpoint planned (cyclic schedule) and other
+    execution settings (``config.EXECUTION``); other settings must match, and a setting that
+    an older checkpoint lacks counts as its default.
     """
     from . import zoo
     out = Path(out)
@@ -188,39 +327,47 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
     commit = git_commit()
     command = command or command_line()
     torch.manual_seed(cfg.seed)
+    config.check_train_config(cfg)
     model = (model or zoo.build(cfg.model, image_size=cfg.size, options=cfg.options)).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    lr_min = cfg.lr_min if cfg.lr_min is not None else cfg.lr / 10
-    scheduler = torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=lr_min, max_lr=cfg.lr,
-                                                  step_size_up=max(1, cfg.cycle_steps // 2), cycle_momentum=False)
+    optimizer = make_optimizer(params, cfg)
+    scheduler = make_scheduler(optimizer, cfg)
     history, step, wall = History(), 0, 0.0
     runs: list[dict[str, Any]] = []
     init_source = None
+    compact_state = None
+    estimated_seconds = 0
     if resume and out.exists():
         ckpt = checkpoint.read(out, expect_model=cfg.model, image_size=cfg.size)
         checkpoint.check_fits(ckpt, model, out)
-        planned = asdict(cfg)
-        diff = {k: (ckpt["config"].get(k), v) for k, v in planned.items()
-                if k != "steps" and ckpt["config"].get(k) != v}
+        diff = _resume_differences(ckpt["config"], cfg)
         if diff:
             shown = ", ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in diff.items())
             raise ValueError(f"cannot resume {out}: its settings differ from this run's: {shown}")
         state = checkpoint.read_resume(out, ckpt)
         model.load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
+        optimizer.load_state_dict(_optimizer_state(state["optimizer"], cfg))
         scheduler.load_state_dict(state["scheduler"])
+        compact_state = state.get("compact")
         history, step = History(**ckpt["history"]), int(ckpt["step"])
         prov = ckpt.get("provenance", {})
         wall = float(prov.get("wall_seconds", 0.0))
         runs = list(prov.get("runs", []))
         init_source = prov.get("init_from")
+        estimated_seconds = int(prov.get("val_seconds_estimated", 0))
+        missing = len(history.val_step) - len(history.val_seconds)
+        if missing > 0:  # written before val_seconds existed: in proportion to the steps
+            per_step = wall / step if step else 0.0
+            history.val_seconds = [round(s * per_step, 1) for s in history.val_step[:missing]] + history.val_seconds
+            estimated_seconds += missing
     elif cfg.init_from:
         init_source = _init_from(model, cfg, out)
     if step >= cfg.steps:
         return model, history
+    pin = cfg.pin_memory and device.type == "cuda"
     loader = torch.utils.data.DataLoader(_StepData(cfg, step * cfg.batch_size, (cfg.steps - step) * cfg.batch_size),
-                                         batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers)
+                                         batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers,
+                                         pin_memory=pin, prefetch_factor=cfg.prefetch if cfg.workers else None)
     val = _validation_frames(cfg)
     bar = None
     if progress:
@@ -230,45 +377,64 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
     call_start = time.perf_counter()
     first_step = step
 
+    execution: dict[str, Any] = {k: getattr(cfg, k) for k in config.EXECUTION}
+    if device.type == "cuda":
+        execution["tf32"] = {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}
+
     def save() -> None:
         this_run = {"command": command, "commit": commit, "device": device_name(device),
-                    "steps": [first_step, step], "wall_seconds": round(time.perf_counter() - call_start, 1)}
+                    "steps": [first_step, step], "wall_seconds": round(time.perf_counter() - call_start, 1),
+                    "execution": execution}
+        if compact_state is not None:
+            this_run["resumed_from_compact_state"] = compact_state
         prov = provenance(device, time.perf_counter() - start, cfg, command, commit)
         prov["runs"] = runs + [this_run]
         if init_source is not None:
             prov["init_from"] = init_source
+        if estimated_seconds:
+            prov["val_seconds_estimated"] = estimated_seconds  # the first entries of history.val_seconds
         checkpoint.save(out, model, cfg.model, cfg.size, step=step, config=asdict(cfg), history=asdict(history),
                         provenance=prov, optimizer=optimizer, scheduler=scheduler)
 
+    def validation() -> None:
+        history.val_step.append(step)
+        history.val_mse.append(validate(model, val, cfg.n_seed, device))
+        history.val_seconds.append(round(time.perf_counter() - start, 1))
+
+    restore = prepare_model(model, cfg)
+    amp = autocast_dtype(cfg)
     model.train()
-    with _CtrlC() as ctrl_c:
-        for frames in loader:
-            frames = frames.to(device, non_blocking=True)
-            loss = sequence_loss(model, frames, cfg.n_seed)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss.item()} at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            history.step.append(step)
-            history.loss.append(loss.item())
-            if step % cfg.val_every == 0 or step == cfg.steps:
-                history.val_step.append(step)
-                history.val_mse.append(validate(model, val, cfg.n_seed, device))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
-            out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time or ctrl_c.requested:
-                save()
-            if ctrl_c.requested:
+    try:
+        with _CtrlC() as ctrl_c:
+            for frames in loader:
+                frames = frames.to(device, non_blocking=True)
+                loss = sequence_loss(model, frames, cfg.n_seed, autocast=amp)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {loss.item()} at step {step}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                history.step.append(step)
+                history.loss.append(loss.item())
+                out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
+                stopping = out_of_time or ctrl_c.requested
+                if step % cfg.val_every == 0 or step == cfg.steps or (stopping and cfg.val_at_stop):
+                    validation()
                 if bar is not None:
-                    bar.close()
-                raise Interrupted(step, out)
-            if out_of_time:
-                break
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping:
+                    save()
+                if ctrl_c.requested:
+                    if bar is not None:
+                        bar.close()
+                    raise Interrupted(step, out)
+                if out_of_time:
+                    break
+    finally:
+        restore()
     if bar is not None:
         bar.close()
     return model, history
@@ -299,3 +465,69 @@ def write_json(obj: Any, path: Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _model_for(ckpt: dict[str, Any]) -> nn.Module:
+    from . import zoo
+    stored = (ckpt.get("model_args") or {}).get("options")
+    model = zoo.build(ckpt["model"], image_size=ckpt["image_size"], options=stored)
+    model.load_state_dict(ckpt["state_dict"])
+    return model
+
+
+class _Stored:
+    """An optimizer or scheduler state as read from a file, for :func:`checkpoint.save`."""
+
+    def __init__(self, state: dict[str, Any] | None) -> None:
+        self.state = state
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.state
+
+
+def split_checkpoint(path: Path, keep_resume: bool = True) -> Path:
+    """Rewrite a version-1 checkpoint (optimizer inside) as ``checkpoint.pt`` + ``resume.pt``.
+
+    The weights, settings, learning curves and provenance are kept as they are. Without
+    ``keep_resume`` no ``resume.pt`` is written: for a run that is finished, such as a
+    fixed-budget one, whose optimizer state no one will continue. Returns ``path``.
+    """
+    path = Path(path)
+    ckpt = checkpoint.read(path)
+    state = checkpoint.read_resume(path, ckpt)
+    prov = dict(ckpt.get("provenance", {}))
+    if not keep_resume:
+        prov["resume_state"] = "dropped: this run is not meant to be continued"
+    checkpoint.save(path, _model_for(ckpt), ckpt["model"], ckpt["image_size"], step=int(ckpt["step"]),
+                    config=ckpt["config"], history=ckpt["history"], provenance=prov,
+                    optimizer=_Stored(state["optimizer"]) if keep_resume else None,
+                    scheduler=_Stored(state["scheduler"]) if keep_resume else None)
+    return path
+
+
+def compact_resume(path: Path, first_moment: bool = False) -> Path:
+    """Store the resume state beside checkpoint ``path`` compactly; returns the ``resume.pt`` path.
+
+    Adam's second moments (an average over about 1,000 steps) are kept in bfloat16; the first
+    moments (an average over about 10 steps) are dropped unless ``first_moment``, and start from
+    zero when the run resumes. For a VLN that is 2.6 MB instead of 10.6 MB. A run resumed from it
+    continues almost as it would have; its provenance records that it started from a compact state.
+    A version-1 checkpoint is split first (:func:`split_checkpoint`).
+    """
+    path = Path(path)
+    ckpt = checkpoint.read(path)
+    if ckpt.get("version") == 1:
+        split_checkpoint(path)
+        ckpt = checkpoint.read(path)
+    state = checkpoint.read_resume(path, ckpt)
+    optimizer = state["optimizer"]
+    for s in optimizer["state"].values():
+        if not first_moment:
+            s.pop("exp_avg", None)
+        for k, v in list(s.items()):
+            if k != "step" and isinstance(v, Tensor) and v.is_floating_point():
+                s[k] = v.to(torch.bfloat16)
+    target = path.with_name(checkpoint.RESUME_NAME)
+    state["compact"] = "bfloat16 moments" + ("" if first_moment else ", first moments dropped")
+    checkpoint.save_atomic(state, target)
+    return target

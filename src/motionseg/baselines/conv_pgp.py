@@ -21,6 +21,18 @@ from torch import Tensor, nn
 from motionseg.validation import check_seed_frames
 
 
+def sigmoid_fp32(logits: Tensor) -> Tensor:
+    """Sigmoid of the output logits in at least float32.
+
+    Under bf16 autocast the logits arrive in bf16, whose 8-bit mantissa would round
+    probabilities near 0 and 1 (where most pixels of a frame are) before the BCE loss;
+    in float32 they keep their precision. Without autocast this is a plain sigmoid.
+    """
+    if logits.dtype in (torch.bfloat16, torch.float16):
+        logits = logits.float()
+    return torch.sigmoid(logits)
+
+
 class ConvPGP(nn.Module):
     """Convolutional gated autoencoder predicting frames under a constant-mapping assumption.
 
@@ -54,7 +66,7 @@ class ConvPGP(nn.Module):
 
     def decode(self, gate: Tensor, x_in: Tensor) -> Tensor:
         """Apply a mapping (already projected by ``w2``) to ``x_in`` (N x 1 x H x W)."""
-        return torch.sigmoid(self.u2T(gate * self.u1(x_in)))
+        return sigmoid_fp32(self.u2T(gate * self.u1(x_in)))
 
     # -- public API ------------------------------------------------------------------
     def forward(self, seed_frames: Tensor, n_future: int = 10) -> Tensor:
@@ -104,7 +116,7 @@ class ConvPGP(nn.Module):
         # Pair 0 drives the reconstruction of x_1 (from x_0); pair j drives the
         # prediction of x_{j+2} from x_{j+1}.
         gated = torch.cat((gates[:, :1] * f1[:, :1], gates[:, :k] * f1[:, 1 : k + 1]), dim=1)
-        teacher = torch.sigmoid(self.u2T(gated.flatten(0, 1))).reshape(b, k + 1, h, w)
+        teacher = sigmoid_fp32(self.u2T(gated.flatten(0, 1))).reshape(b, k + 1, h, w)
         outputs = [teacher]
 
         n_closed = t_len - 2 - k

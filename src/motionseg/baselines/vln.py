@@ -37,6 +37,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from motionseg.baselines.conv_pgp import sigmoid_fp32
 from motionseg.validation import check_seed_frames
 
 _LEAK = 0.2
@@ -128,6 +129,9 @@ class VLNResNet(nn.Module):
     """
 
     loss_name: ClassVar[str] = "bce"
+    # what ``TrainConfig.compile`` compiles: one time step, the same graph for all 19 steps
+    # (compiling the unrolled sequence had not finished after 6 minutes on the 2-core CPU)
+    compile_target: ClassVar[str] = "_step"
 
     def __init__(
         self,
@@ -240,7 +244,7 @@ class VLNResNet(nn.Module):
             z = self.act(self.compress_state[level](torch.cat((d, hidden[level]), dim=1)))
             z = self.compress_skip[level](torch.cat((encoded[level], z), dim=1))
             d = self.decoders[level](z)
-        return torch.sigmoid(self.compress_out(d))
+        return sigmoid_fp32(self.compress_out(d))
 
     def _rollout(self, frames: Tensor, n_teacher: int, n_steps: int) -> Tensor:
         """Run ``n_steps`` steps; step t reads ``frames[:, t]`` while t < n_teacher, else feeds back."""
