@@ -28,6 +28,16 @@ filter knows mask and velocity):
 * ``smooth_layers``: FG and A are re-estimated by least squares over all seed frames aligned
   by the motion, one template per sub-pixel phase of the motion (``phase_templates``), in
   ``smoothing_passes`` rounds with the background.
+
+Off by default in both plus models (beyond Table 1; the book's stress-test chapter measures it):
+
+* ``remeasure_motion``: motion is measured again when the prediction fails. Without it, ``T``
+  comes from the first difference and the newest one, which assumes one constant motion over
+  all seed frames: after a reflection off a border it averages the motions before and after.
+  With it, a sequence whose prediction of frame ``t`` is no better than ``remeasure_ratio``
+  times the error of repeating frame ``t - 1`` (and worse than ``remeasure_floor``) restarts its
+  motion measurement: the reference difference becomes the one after frame ``t`` (until there is
+  one, ``T`` comes from the two newest differences).
 """
 from __future__ import annotations
 
@@ -57,6 +67,9 @@ class PlusOptions(Options):
     layer_prior: float = 1e-3  # weight of the filter's own FG and A in the least-squares layers
     phase_templates: int = 2  # FG/A templates for successive sub-pixel phases (smooth_layers)
     smoothing_passes: int = 2  # rounds of BG, then FG and A, re-estimation (smooth_layers)
+    remeasure_motion: bool = False  # beyond Table 1: restart the motion measurement when prediction fails
+    remeasure_ratio: float = 0.75  # failed: the error exceeds this share of repeating the last frame's ...
+    remeasure_floor: float = 1e-4  # ... and this MSE (below it a static digit's noise would restart it)
 
     STEPS: ClassVar[tuple[str, ...]] = ("motion_from_differences", "kalman_gains", "gauss_seidel",
                                         "evidence_init", "fill_background", "smooth_background",
@@ -71,9 +84,14 @@ class PlusOptions(Options):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"option {name} must be an integer >= 1, got {value!r}")
-        for name in ("sigma_init", "sigma_fill", "layer_prior"):
+        for name in ("sigma_init", "sigma_fill", "layer_prior", "remeasure_floor"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"option {name} must be > 0, got {getattr(self, name)!r}")
+        if not self.remeasure_ratio > 0:  # 0 would restart at every step
+            raise ValueError(f"option remeasure_ratio must be > 0, got {self.remeasure_ratio!r}")
+        if self.remeasure_motion and not (self.motion_from_differences and self.phase_filter):
+            raise ValueError("option remeasure_motion needs motion_from_differences and phase_filter (it "
+                             "restarts the phase-correlation measurement of the motion)")
 
     @classmethod
     def paper(cls, **changes: Any) -> "PlusOptions":
@@ -89,6 +107,21 @@ class ZeroParamPlus(ZeroParamModel):
 
     options_class: ClassVar[type[Options]] = PlusOptions
     options: PlusOptions
+    # remeasure_motion, per run: each sequence's reference difference (B, long) and the last
+    # observed frame; after a run ``restarts`` holds each sequence's last restart frame (0: none)
+    _reference: Tensor | None = None
+    _last_frame: Tensor | None = None
+    restarts: Tensor | None = None
+
+    def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False) -> tuple[Tensor, States]:
+        """:meth:`ZeroParamModel.run`, with the per-run state of ``remeasure_motion`` reset."""
+        self._reference = self._last_frame = self.restarts = None
+        try:
+            return super().run(seed_frames, n_future, keep_states)
+        finally:
+            if self._reference is not None:
+                self.restarts = torch.where(self._reference > 1, self._reference - 1, 0)
+            self._reference = self._last_frame = None
 
     def initial_gains(self) -> dict[str, tuple[float | tuple[float, ...], str, int]]:
         gains = super().initial_gains()
@@ -119,7 +152,16 @@ class ZeroParamPlus(ZeroParamModel):
         lag = t - 1
         if lag < 1:
             return motion
-        first, newest = x[:, 1] - x[:, 0], x[:, t] - x[:, t - 1]
+        newest = x[:, t] - x[:, t - 1]
+        if self.options.remeasure_motion and self._reference is not None:
+            # difference r is x_r - x_r-1; right after a restart (t == r) the newest two are the pair
+            r = self._reference
+            ref = torch.where(r < t, r, t - 1)
+            rows = torch.arange(b, device=x.device)
+            first = x[rows, ref] - x[rows, ref - 1]
+            lags = (t - ref).to(x.dtype)[:, None]
+            return fourier.phase_ramp(fourier.correlation_peak(fourier.cross_power(first, newest)) / lags, h, w)
+        first = x[:, 1] - x[:, 0]
         if self.options.phase_filter:
             velocity = fourier.correlation_peak(fourier.cross_power(first, newest)) / lag
             return fourier.phase_ramp(velocity, h, w)
@@ -171,6 +213,8 @@ class ZeroParamPlus(ZeroParamModel):
     def correct(self, layers: Layers, obs: Tensor, t: int) -> Layers:
         """Kalman-scaled and/or Gauss-Seidel corrections (the paper's step with both off)."""
         o = self.options
+        if o.remeasure_motion:
+            self.watch_error(layers, obs, t)
         if o.kalman_gains or o.gauss_seidel:
             fg, bg, alpha = layers.fg, layers.bg, layers.alpha
 
@@ -192,6 +236,24 @@ class ZeroParamPlus(ZeroParamModel):
         if new.seen is not None:
             new.seen = torch.maximum(new.seen, 1 - new.alpha)
         return new
+
+    def watch_error(self, moved: Layers, obs: Tensor, t: int) -> None:
+        """``remeasure_motion``: restart the motion measurement of sequences whose prediction of frame ``t`` failed.
+
+        ``moved`` are the layers predicted for frame ``t``, before its correction. Failed means:
+        worse than ``remeasure_ratio`` times the error of repeating frame ``t - 1`` (the motion
+        model explains less of the change than it should) and worse than ``remeasure_floor``.
+        """
+        o = self.options
+        if self._reference is None:
+            self._reference = torch.ones(obs.shape[0], dtype=torch.long, device=obs.device)
+        if self._last_frame is not None:
+            error = ((self.compose(moved.fg, moved.bg, moved.alpha) - obs) ** 2).mean(dim=(-2, -1)).detach()
+            still = ((self._last_frame - obs) ** 2).mean(dim=(-2, -1))
+            failed = (error > o.remeasure_ratio * still) & (error > o.remeasure_floor)
+            # the next difference, x_t+1 - x_t, is the first that the new motion alone made
+            self._reference = torch.where(failed, t + 1, self._reference)
+        self._last_frame = obs.detach()
 
     # -- after the seed frames -----------------------------------------------------------------
     def finish_seed(self, x: Tensor, layers: Layers, motion: Tensor) -> Layers:
