@@ -331,6 +331,19 @@ def summary(res: dict[str, Any], n_future: int | None = None) -> dict[str, Any]:
     return out
 
 
+def pick_setting(validation_mse: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Apply :data:`OPTION_RULE` to ``{set: {"off": mse, "<ratio>": mse, ...}}``.
+
+    Each set counts the same, whatever its error level: the score of a setting is the mean over
+    sets of its MSE divided by the MSE without the option. Ties go to the larger ratio, which
+    restarts less often.
+    """
+    settings = [k for k in next(iter(validation_mse.values())) if k != "off"]
+    score = {k: float(np.mean([v[k] / v["off"] for v in validation_mse.values()])) for k in settings}
+    best = min(score, key=lambda k: (score[k], -float(k)))
+    return {"ratio": float(best), "score": score}
+
+
 def choose_option(models: dict[str, nn.Module], prof: StressProfile, device: torch.device | str = "cpu",
                   progress: bool = False) -> dict[str, Any]:
     """Choose ``remeasure_ratio`` for each plus model on the validation variants of all sets.
@@ -355,12 +368,7 @@ def choose_option(models: dict[str, nn.Module], prof: StressProfile, device: tor
         for key, r in res.items():
             name, setting = key.split("|")
             table[name].setdefault(sh.name, {})[setting] = r["mse"]
-    chosen = {}
-    for name, sets in table.items():
-        score = {f"{ratio:g}": float(np.mean([v[f"{ratio:g}"] / v["off"] for v in sets.values()]))
-                 for ratio in OPTION_CANDIDATES}
-        best = min(score, key=lambda k: (score[k], -float(k)))  # ties: the larger ratio, which restarts less
-        chosen[name] = {"ratio": float(best), "score": score}
+    chosen = {name: pick_setting(sets) for name, sets in table.items()}
     return {"option": OPTION, "parameter": OPTION_PARAMETER, "candidates": list(OPTION_CANDIDATES),
             "rule": OPTION_RULE, "validation_seed": VAL_SEED, "n_validation": prof.n_validation,
             "validation_mse": table, "chosen": chosen}
