@@ -203,6 +203,11 @@ def stress(profile: str | None = None, root: Path | None = None) -> dict[str, An
     return read_json(folder / f"stress_{profile}.json")
 
 
+def stress_sets(table: dict[str, Any]) -> list[str]:
+    """The sets of a stress table in the order of the run (standard first)."""
+    return list(table.get("sets") or table["shifts"])
+
+
 def _stress_rows(table: dict[str, Any], shift: str) -> list[str]:
     present = table["shifts"][shift]["results"]
     return [r for r in STRESS_ROWS if r in present]
@@ -212,7 +217,7 @@ def stress_shift(table: dict[str, Any], shift: str) -> pd.DataFrame:
     """One set of a stress table: a row per model, columns L1, MSE, SSIM and, for the filter models,
     mask IoU and velocity error at the last seed frame and the velocity error over the predicted frames."""
     if shift not in table["shifts"]:
-        raise ValueError(f"unknown shift {shift!r}: allowed are {', '.join(table['shifts'])}")
+        raise ValueError(f"unknown shift {shift!r}: allowed are {', '.join(stress_sets(table))}")
     results = table["shifts"][shift]["results"]
     rows = []
     for name in _stress_rows(table, shift):
@@ -227,7 +232,7 @@ def stress_overview(table: dict[str, Any], metric: str = "MSE") -> pd.DataFrame:
     if metric not in STRESS_METRICS:
         raise ValueError(f"unknown metric {metric!r}: allowed are {', '.join(STRESS_METRICS)}")
     key = STRESS_METRICS[metric]
-    shifts = list(table["shifts"])
+    shifts = stress_sets(table)
     names = [r for r in STRESS_ROWS if any(r in table["shifts"][s]["results"] for s in shifts)]
     frame = pd.DataFrame({s: {n: table["shifts"][s]["results"].get(n, {}).get(key) for n in names} for s in shifts})
     frame.index.name = "model"
