@@ -223,3 +223,49 @@ def test_gap_is_test_over_training_photos() -> None:
     assert list(results.stress_overview(_table()).columns) == ["standard", "train_photos"]
     with pytest.raises(ValueError, match="allowed are standard, train_photos"):
         results.stress_shift(_table(), "rain")
+
+
+def test_the_chapter_reads_the_full_table_once_it_exists(tmp_path: Path) -> None:
+    (tmp_path / "stress").mkdir()
+    (tmp_path / "stress" / "stress_quick.json").write_text(json.dumps({"profile": "quick"}))
+    assert results.stress(root=tmp_path)["profile"] == "quick"
+    (tmp_path / "stress" / "stress_full.json").write_text(json.dumps({"profile": "full"}))
+    assert results.stress(root=tmp_path)["profile"] == "full"
+    assert results.stress("quick", root=tmp_path)["profile"] == "quick"
+
+
+def test_sets_keep_the_order_of_the_run() -> None:
+    table = _table()
+    table["sets"] = ["train_photos", "standard"]  # the file's keys are sorted; this list is not
+    assert list(results.stress_overview(table).columns) == ["train_photos", "standard"]
+
+
+# -- the figures ---------------------------------------------------------------------------------
+
+def test_path_crop_holds_the_whole_path_in_a_square() -> None:
+    from motionseg.figures import path_crop
+
+    alpha = np.zeros((6, 128, 128))
+    alpha[0, 60:70, 60:70] = 1.0  # before `first`: not part of the path
+    alpha[3, 100:120, 2:12] = 1.0
+    alpha[5, 80:90, 30:50] = 1.0
+    ys, xs = path_crop(alpha, first=2, margin=4, least=16)
+    assert ys.stop - ys.start == xs.stop - xs.start  # square
+    assert ys.start <= 80 - 4 and ys.stop >= 120 + 4 and xs.start <= 0 and xs.stop >= 50 + 4
+    assert ys.stop <= 128 and xs.start >= 0
+    assert ys.start > 70  # frame 0's square is left out
+    small = path_crop(alpha[3:4], margin=0, least=48)
+    assert small[0].stop - small[0].start == 48  # at least `least` px
+
+
+def test_case_figure_has_a_panel_per_model_step_and_case() -> None:
+    from motionseg import figures
+
+    frames = np.zeros((20, 32, 32), np.float32)
+    preds = {"a": np.zeros((10, 32, 32)), "b": np.ones((10, 32, 32))}
+    fig = figures.plot_cases({"typical": (frames, preds), "failure": (frames, preds)}, steps=[5, 10, 15])
+    assert len(fig.axes) == 3 * 2 * 3  # (truth + 2 models) x (2 cases x 3 steps)
+    assert len(fig.axes[3 * 6 - 1].images) == 1  # a predicted frame is drawn ...
+    assert len(fig.axes[6 + 0].images) == 0  # ... a seed frame is not, for the models
+    import matplotlib.pyplot as plt
+    plt.close(fig)
