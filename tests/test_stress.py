@@ -78,6 +78,14 @@ def test_remeasure_recovers_the_motion_after_a_reflection(committed: torch.nn.Mo
     assert mse_on < 0.4 * mse_off, (mse_on, mse_off)  # measured 0.0016 vs 0.0088
 
 
+def test_remeasure_is_an_option_of_learnable_plus_too(bounce: dict) -> None:
+    # untrained (its nets start as the identity), built with the option: it restarts at the reflection
+    model = zoo.build("learnable_plus", options={"remeasure_motion": True}).eval()
+    run(model, bounce["frames"][:1])
+    assert model.restarts.tolist() == [6]
+    assert zoo.build("learnable_plus").options.remeasure_motion is False
+
+
 def test_remeasure_does_not_fire_on_the_papers_data(fixed: torch.nn.Module) -> None:
     seqs = data.make_sequences(6, "train", stress.VAL_SEED)
     run(fixed, seqs["frames"])
