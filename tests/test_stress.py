@@ -73,7 +73,8 @@ def test_remeasure_recovers_the_motion_after_a_reflection(committed: torch.nn.Mo
     target = torch.from_numpy(bounce["frames"][:, N_SEED:])
     assert (on["velocity"][:, N_SEED - 2] - truth).norm(dim=-1).amax() < 0.1  # measured 0.01
     assert (off["velocity"][:, N_SEED - 2] - truth).norm(dim=-1).amin() > 1.0  # the average of both motions
-    assert fixed.restarts.tolist() == [6, 6, 6]  # the first frame off the old line
+    # the first frame off the old line, or the next one where the digit rested against the border
+    assert set(fixed.restarts.tolist()) <= {6, 7} and fixed.restarts.tolist()[0] == 6
     mse_on, mse_off = ((pred_on - target) ** 2).mean(), ((pred_off - target) ** 2).mean()
     assert mse_on < 0.4 * mse_off, (mse_on, mse_off)  # measured 0.0016 vs 0.0088
 
@@ -82,7 +83,7 @@ def test_remeasure_is_an_option_of_learnable_plus_too(bounce: dict) -> None:
     # untrained (its nets start as the identity), built with the option: it restarts at the reflection
     model = zoo.build("learnable_plus", options={"remeasure_motion": True}).eval()
     run(model, bounce["frames"][:1])
-    assert model.restarts.tolist() == [6]
+    assert model.restarts.tolist() in ([6], [7])
     assert zoo.build("learnable_plus").options.remeasure_motion is False
 
 
@@ -92,9 +93,21 @@ def test_remeasure_does_not_fire_on_the_papers_data(fixed: torch.nn.Module) -> N
     assert fixed.restarts.tolist() == [0] * 6
 
 
+def test_remeasure_leaves_a_correct_motion_alone(fixed: torch.nn.Module, committed: torch.nn.Module) -> None:
+    # digits twice as large: the mask fails the predictions, not the motion, so nothing restarts
+    seqs = next(stress.batches(stress.shift("large").validation(), 4, 4))
+    run(fixed, seqs["frames"])
+    assert fixed.restarts.tolist() == [0] * 4
+    unchecked = stress.with_options(committed, remeasure_motion=True, remeasure_ratio=0.75, remeasure_disagreement=0.0)
+    run(unchecked, seqs["frames"])
+    assert unchecked.restarts.any()  # without the check they would
+
+
 def test_remeasure_options_are_checked() -> None:
     with pytest.raises(ValueError, match="remeasure_ratio"):
         PlusOptions(remeasure_motion=True, remeasure_ratio=0.0)
+    with pytest.raises(ValueError, match="remeasure_disagreement"):
+        PlusOptions(remeasure_disagreement=-1.0)
     with pytest.raises(ValueError, match="motion_from_differences"):
         PlusOptions.paper(remeasure_motion=True)
     assert PlusOptions().remeasure_motion is False  # off by default: committed checkpoints keep their numbers

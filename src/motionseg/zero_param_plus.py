@@ -34,10 +34,13 @@ Off by default in both plus models (beyond Table 1; the book's stress-test chapt
 * ``remeasure_motion``: motion is measured again when the prediction fails. Without it, ``T``
   comes from the first difference and the newest one, which assumes one constant motion over
   all seed frames: after a reflection off a border it averages the motions before and after.
-  With it, a sequence whose prediction of frame ``t`` is no better than ``remeasure_ratio``
-  times the error of repeating frame ``t - 1`` (and worse than ``remeasure_floor``) restarts its
-  motion measurement: the reference difference becomes the one after frame ``t`` (until there is
-  one, ``T`` comes from the two newest differences).
+  With it, a sequence restarts its motion measurement at frame ``t`` when its prediction of that
+  frame is no better than ``remeasure_ratio`` times the error of repeating frame ``t - 1`` (and
+  worse than ``remeasure_floor``), and the two newest differences alone give a motion more than
+  ``remeasure_disagreement`` px/frame away from the one it holds (else the motion is not what
+  failed: a mask too small for a large digit fails the prediction too). The reference
+  difference becomes the one after frame ``t``, and the lag counts from there; until there is
+  one, ``T`` comes from the two newest differences.
 """
 from __future__ import annotations
 
@@ -70,6 +73,7 @@ class PlusOptions(Options):
     remeasure_motion: bool = False  # beyond Table 1: restart the motion measurement when prediction fails
     remeasure_ratio: float = 0.75  # failed: the error exceeds this share of repeating the last frame's ...
     remeasure_floor: float = 1e-4  # ... and this MSE (below it a static digit's noise would restart it)
+    remeasure_disagreement: float = 0.5  # px/frame: the newest motion must differ this much (0: no check)
 
     STEPS: ClassVar[tuple[str, ...]] = ("motion_from_differences", "kalman_gains", "gauss_seidel",
                                         "evidence_init", "fill_background", "smooth_background",
@@ -87,6 +91,8 @@ class PlusOptions(Options):
         for name in ("sigma_init", "sigma_fill", "layer_prior", "remeasure_floor"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"option {name} must be > 0, got {getattr(self, name)!r}")
+        if not self.remeasure_disagreement >= 0:
+            raise ValueError(f"option remeasure_disagreement must be >= 0, got {self.remeasure_disagreement!r}")
         if not self.remeasure_ratio > 0:  # 0 would restart at every step
             raise ValueError(f"option remeasure_ratio must be > 0, got {self.remeasure_ratio!r}")
         if self.remeasure_motion and not (self.motion_from_differences and self.phase_filter):
@@ -107,21 +113,23 @@ class ZeroParamPlus(ZeroParamModel):
 
     options_class: ClassVar[type[Options]] = PlusOptions
     options: PlusOptions
-    # remeasure_motion, per run: each sequence's reference difference (B, long) and the last
-    # observed frame; after a run ``restarts`` holds each sequence's last restart frame (0: none)
+    # remeasure_motion, per run: each sequence's reference difference (B, long), the seed frames
+    # and the velocity last measured; after a run ``restarts`` holds each sequence's last restart
+    # frame (0: none)
     _reference: Tensor | None = None
-    _last_frame: Tensor | None = None
+    _frames: Tensor | None = None
+    _velocity: Tensor | None = None
     restarts: Tensor | None = None
 
     def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False) -> tuple[Tensor, States]:
         """:meth:`ZeroParamModel.run`, with the per-run state of ``remeasure_motion`` reset."""
-        self._reference = self._last_frame = self.restarts = None
+        self._reference = self._frames = self._velocity = self.restarts = None
         try:
             return super().run(seed_frames, n_future, keep_states)
         finally:
             if self._reference is not None:
                 self.restarts = torch.where(self._reference > 1, self._reference - 1, 0)
-            self._reference = self._last_frame = None
+            self._reference = self._frames = self._velocity = None
 
     def initial_gains(self) -> dict[str, tuple[float | tuple[float, ...], str, int]]:
         gains = super().initial_gains()
@@ -153,14 +161,17 @@ class ZeroParamPlus(ZeroParamModel):
         if lag < 1:
             return motion
         newest = x[:, t] - x[:, t - 1]
-        if self.options.remeasure_motion and self._reference is not None:
-            # difference r is x_r - x_r-1; right after a restart (t == r) the newest two are the pair
-            r = self._reference
+        if self.options.remeasure_motion:
+            # difference r is x_r - x_r-1 (r = 1 until a restart: then this is the branch below);
+            # right after a restart (t == r) the newest two are the pair
+            r = self._reference if self._reference is not None else torch.ones(b, dtype=torch.long, device=x.device)
             ref = torch.where(r < t, r, t - 1)
             rows = torch.arange(b, device=x.device)
             first = x[rows, ref] - x[rows, ref - 1]
             lags = (t - ref).to(x.dtype)[:, None]
-            return fourier.phase_ramp(fourier.correlation_peak(fourier.cross_power(first, newest)) / lags, h, w)
+            self._frames = x
+            self._velocity = fourier.correlation_peak(fourier.cross_power(first, newest)) / lags
+            return fourier.phase_ramp(self._velocity, h, w)
         first = x[:, 1] - x[:, 0]
         if self.options.phase_filter:
             velocity = fourier.correlation_peak(fourier.cross_power(first, newest)) / lag
@@ -242,18 +253,24 @@ class ZeroParamPlus(ZeroParamModel):
 
         ``moved`` are the layers predicted for frame ``t``, before its correction. Failed means:
         worse than ``remeasure_ratio`` times the error of repeating frame ``t - 1`` (the motion
-        model explains less of the change than it should) and worse than ``remeasure_floor``.
+        model explains less of the change than it should), worse than ``remeasure_floor``, and
+        the two newest differences disagree with the motion held by more than
+        ``remeasure_disagreement``. The first prediction after the initialisation is not judged.
         """
         o = self.options
         if self._reference is None:
             self._reference = torch.ones(obs.shape[0], dtype=torch.long, device=obs.device)
-        if self._last_frame is not None:
-            error = ((self.compose(moved.fg, moved.bg, moved.alpha) - obs) ** 2).mean(dim=(-2, -1)).detach()
-            still = ((self._last_frame - obs) ** 2).mean(dim=(-2, -1))
-            failed = (error > o.remeasure_ratio * still) & (error > o.remeasure_floor)
-            # the next difference, x_t+1 - x_t, is the first that the new motion alone made
-            self._reference = torch.where(failed, t + 1, self._reference)
-        self._last_frame = obs.detach()
+            return
+        x, held = self._frames, self._velocity
+        assert x is not None and held is not None and t >= 2
+        error = ((self.compose(moved.fg, moved.bg, moved.alpha) - obs) ** 2).mean(dim=(-2, -1)).detach()
+        still = ((x[:, t - 1] - obs) ** 2).mean(dim=(-2, -1))
+        failed = (error > o.remeasure_ratio * still) & (error > o.remeasure_floor)
+        if o.remeasure_disagreement > 0:
+            newest = fourier.correlation_peak(fourier.cross_power(x[:, t - 1] - x[:, t - 2], x[:, t] - x[:, t - 1]))
+            failed = failed & ((newest - held).norm(dim=-1) > o.remeasure_disagreement)
+        # the next difference, x_t+1 - x_t, is the first that the new motion alone made
+        self._reference = torch.where(failed, t + 1, self._reference)
 
     # -- after the seed frames -----------------------------------------------------------------
     def finish_seed(self, x: Tensor, layers: Layers, motion: Tensor) -> Layers:
