@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from . import config, data, evaluate, fourier, zoo
+from .zero_param_plus import PlusOptions
 
 N_SEED = evaluate.N_SEED
 VAL_SEED = 2000  # validation variants of the shifts: training split, a seed no training run used
@@ -374,7 +375,10 @@ def choose_option(models: dict[str, nn.Module], prof: StressProfile, device: tor
             name, setting = key.split("|")
             table[name].setdefault(sh.name, {})[setting] = r["mse"]
     chosen = {name: pick_setting(sets) for name, sets in table.items()}
+    defaults = PlusOptions()
     return {"option": OPTION, "parameter": OPTION_PARAMETER, "candidates": list(OPTION_CANDIDATES),
+            "fixed": {"remeasure_floor": defaults.remeasure_floor,
+                      "remeasure_disagreement": defaults.remeasure_disagreement},
             "rule": OPTION_RULE, "validation_seed": VAL_SEED, "n_validation": prof.n_validation,
             "validation_mse": table, "chosen": chosen}
 
