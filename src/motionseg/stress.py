@@ -230,7 +230,7 @@ PLUS = ("zero_param_plus", "learnable_plus")
 REFERENCES = ("copy_last", "oracle")
 OPTION = "remeasure_motion"  # our fix (task 4), applied to the committed weights of the plus models
 OPTION_PARAMETER = "remeasure_ratio"
-OPTION_CANDIDATES = (0.75, 1.0, 1.5, 2.0)
+OPTION_CANDIDATES = (0.5, 0.75, 1.0, 1.5, 2.0)
 OPTION_RULE = ("the candidate with the lowest mean, over the validation variants of all sets, of "
                "its validation MSE divided by that of the model without the option")
 FIXED = "+remeasure"  # suffix of the rows of the plus models with the option
