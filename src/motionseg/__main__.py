@@ -1,4 +1,4 @@
-"""Command line: ``python -m motionseg train|evaluate|reproduce|variants|report``.
+"""Command line: ``python -m motionseg train|evaluate|reproduce|variants|stress|report``.
 
 Nothing is written under the committed ``results/`` unless asked for (``--results results``
 or ``--out results``, or ``reproduce --profile full``), and no checkpoint is replaced without
@@ -106,6 +106,23 @@ def _variants(args: argparse.Namespace) -> None:
         print(f"{row['key']:18s} L1 {t['l1']:.4f}  MSE {t['mse']:.5f}  SSIM {t['ssim']:.4f}  {row['label']}")
 
 
+def _stress(args: argparse.Namespace) -> None:
+    from . import stress
+    prof = config.profile_name(args.profile)
+    target = stress.output_path(Path(args.out), prof)
+    if _inside_results(target) and target.exists() and not args.force:
+        raise FileExistsError(f"would replace committed results {target}: pass --force to replace it, "
+                              "or --out another folder")
+    table = stress.run(prof, Path(args.results), models=args.models, shifts=args.shifts, n=args.n)
+    write_json(table, target)
+    for name, choice in table["option"]["chosen"].items():
+        print(f"{name}: {table['option']['parameter']} = {choice['ratio']:g} (chosen on validation data)")
+    for name, sh in table["shifts"].items():
+        row = "  ".join(f"{model} {r['mse']:.5f}" for model, r in sh["results"].items())
+        print(f"{name:14s} MSE  {row}")
+    print(f"wrote {target}")
+
+
 def _report(args: argparse.Namespace) -> None:
     from . import report
     if args.check:
@@ -157,6 +174,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=str(RUNS / "variants"),
                    help="folder for <table>/<variant>/ (default: runs/variants; the committed ones: results/variants)")
     p.set_defaults(func=_variants)
+    from . import stress
+    p = sub.add_parser("stress", help="every trained model on shifted test sets, without retraining")
+    p.add_argument("--profile", choices=config.PROFILES, default=None)
+    p.add_argument("--models", nargs="+", choices=zoo.names(), default=None, metavar="MODEL",
+                   help="default: all seven models of Table 1 (those without a checkpoint are skipped)")
+    p.add_argument("--shifts", nargs="+", default=None, metavar="SHIFT", choices=list(stress.SHIFTS),
+                   help=f"one or more of {', '.join(stress.SHIFTS)}; default: all (horizon is always run: the standard set is read from it)")
+    p.add_argument("--n", type=steps, default=None, help="test sequences per shift (>= 1; default: the profile's)")
+    p.add_argument("--results", default=str(zoo.RESULTS), help="where the checkpoints are (default: results/)")
+    p.add_argument("--out", default=str(RUNS), help="writes <out>/stress/stress_<profile>.json (default: runs/)")
+    p.add_argument("--force", action="store_true", help="replace the stress table under results/")
+    p.set_defaults(func=_stress)
     p = sub.add_parser("report", help="write the README's results section from results/")
     p.add_argument("--readme", action="store_true", required=True, help="update README.md (the only report so far)")
     p.add_argument("--check", action="store_true", help="only check that README.md is up to date (exit 1 if not)")

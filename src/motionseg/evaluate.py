@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -80,17 +80,35 @@ def frame_metrics(acc: Accumulator, pred: Tensor, target: Tensor) -> None:
 def state_metrics(acc: Accumulator, states: dict[str, Tensor], batch: dict[str, Tensor], n_seed: int) -> None:
     """Mask IoU, velocity end-point error and error of the background on revealed pixels.
 
-    States are indexed by the frame they belong to: entry ``k`` is frame ``k + 1``.
+    States are indexed by the frame they belong to: entry ``k`` is frame ``k + 1``. The true
+    velocity of entry ``k`` is the displacement from frame ``k`` to ``k + 1``: the constant
+    ``velocity``, or ``velocity_per_frame`` where the generator gives it (bounces). With several
+    objects the mask is compared with their union (what the frame shows) and the velocity with
+    that of the nearest object (a one-motion model may lock on to any of them).
     """
     alpha, vel, bg = states["alpha"], states["velocity"], states["bg"]
     steps = alpha.shape[1]
     frames = torch.arange(1, steps + 1)
     true_alpha = batch["alpha"][:, frames]
     acc.add("iou", metrics.mask_iou(alpha, true_alpha))
-    acc.add("epe", metrics.endpoint_error(vel, batch["velocity"][:, None].expand_as(vel)))
+    acc.add("epe", _velocity_error(vel, batch))
     # revealed: covered in the first frame, uncovered in this one
     revealed = (batch["alpha"][:, :1] > 0.5) & (true_alpha < 0.5)
     acc.add("bg_revealed_l1", metrics.masked_mean_abs(bg, batch["bg"][:, frames], revealed))
+
+
+def _velocity_error(vel: Tensor, batch: dict[str, Tensor]) -> Tensor:
+    """End-point error of B x steps x 2 velocities against the truth (see :func:`state_metrics`)."""
+    steps = vel.shape[1]
+    if "obj_velocity" in batch:  # B x K x steps x 2, the nearest object's error
+        if "obj_velocity_per_frame" in batch:
+            truth = batch["obj_velocity_per_frame"][:, :, :steps]
+        else:
+            truth = batch["obj_velocity"][:, :, None].expand(-1, -1, steps, -1)
+        return metrics.endpoint_error(vel[:, None].expand_as(truth), truth).amin(1)
+    if "velocity_per_frame" in batch:
+        return metrics.endpoint_error(vel, batch["velocity_per_frame"][:, :steps])
+    return metrics.endpoint_error(vel, batch["velocity"][:, None].expand_as(vel))
 
 
 def region_metrics(acc: Accumulator, pred: Tensor, batch: dict[str, Tensor], n_seed: int) -> None:
@@ -148,19 +166,34 @@ def true_motion_predictor(model: nn.Module, n_seed: int = N_SEED, n_future: int 
 
 
 def evaluate(predictors: dict[str, Predictor], n: int = 1000, batch_size: int = 50, split: str = "test",
-             seed: int = 0, n_seed: int = N_SEED, n_future: int = N_FUTURE, progress: bool = False
-             ) -> dict[str, dict]:
-    """Evaluate several predictors on the same ``n`` sequences; returns metrics per predictor."""
-    if n_seed + n_future > data.N_FRAMES:
+             seed: int = 0, n_seed: int = N_SEED, n_future: int = N_FUTURE, progress: bool = False,
+             batches: Iterable[dict[str, np.ndarray]] | None = None, **options: Any) -> dict[str, dict]:
+    """Evaluate several predictors on the same ``n`` sequences; returns metrics per predictor.
+
+    ``options`` are generator options of :func:`motionseg.data.make_sequences` (``n_frames``,
+    ``bounce``, ``n_digits``, ...; default: the paper's data); ``n_seed + n_future`` must not
+    exceed ``n_frames``. ``batches``: batches of sequences to evaluate on instead of the
+    generator's (e.g. windows cut from longer sequences); ``n`` then only sizes the progress bar.
+    """
+    n_frames = options.get("n_frames", data.N_FRAMES)
+    if batches is None and n_seed + n_future > n_frames:
+        if "n_frames" in options:
+            raise ValueError(f"n_seed + n_future must be <= n_frames = {n_frames}, got {n_seed} + {n_future}")
         raise ValueError(f"n_seed + n_future must be <= {data.N_FRAMES}, got {n_seed} + {n_future}")
+    if batches is not None and options:
+        raise ValueError(f"pass generator options or batches, not both (got options {sorted(options)})")
     accs = {name: Accumulator() for name in predictors}
     seconds = {name: 0.0 for name in predictors}
-    batches = data.iter_batches(n, batch_size, split, seed)
+    if batches is None:
+        batches = data.iter_batches(n, batch_size, split, seed, **options)
     if progress:
         from tqdm.auto import tqdm
         batches = tqdm(batches, total=-(-n // batch_size), desc="evaluating")
     for raw in batches:
         batch = {k: torch.from_numpy(v) for k, v in raw.items()}
+        if batch["frames"].shape[1] < n_seed + n_future:
+            raise ValueError(f"n_seed + n_future = {n_seed + n_future} exceeds the {batch['frames'].shape[1]} "
+                             "frames of the sequences given")
         target = batch["frames"][:, n_seed:n_seed + n_future]
         for name, predict in predictors.items():
             start = time.perf_counter()

@@ -179,3 +179,112 @@ def markdown(table: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
                          fmt[col].format(v) if col in fmt else str(v))
         lines.append("| " + " | ".join([str(idx), *cells]) + " |")
     return "\n".join(lines)
+
+
+# -- the stress tests beyond Table 1 (see :mod:`motionseg.stress`) ------------------------------
+
+STRESS_LABELS = {**LABELS, "oracle": "oracle (true layers and displacements of each object)",
+                 "zero_param_plus+remeasure": "zero_param_plus + remeasure_motion (ours)",
+                 "learnable_plus+remeasure": "learnable_plus + remeasure_motion (ours)"}
+STRESS_ROWS = (*PAPER_ROWS, *OUR_ROWS, "zero_param_plus+remeasure", "learnable_plus+remeasure", *REFERENCE_ROWS)
+STRESS_METRICS = {"L1": "l1", "MSE": "mse", "SSIM": "ssim", "mask IoU": "iou", "velocity error": "epe",
+                  "velocity error, predicted": "epe_future"}
+LOWER_IS_BETTER.setdefault("velocity error, predicted", True)
+
+
+def stress(profile: str | None = None, root: Path | None = None) -> dict[str, Any]:
+    """The stress tables of ``python -m motionseg stress`` (``<root>/stress/stress_<profile>.json``).
+
+    Without ``profile``: the full run's if it exists, else the quick run's.
+    """
+    folder = Path(root if root is not None else RESULTS) / "stress"
+    if profile is None:
+        profile = "full" if (folder / "stress_full.json").is_file() else "quick"
+    return read_json(folder / f"stress_{profile}.json")
+
+
+def stress_sets(table: dict[str, Any]) -> list[str]:
+    """The sets of a stress table in the order of the run (standard first)."""
+    return list(table.get("sets") or table["shifts"])
+
+
+def _stress_rows(table: dict[str, Any], shift: str) -> list[str]:
+    present = table["shifts"][shift]["results"]
+    return [r for r in STRESS_ROWS if r in present]
+
+
+def stress_shift(table: dict[str, Any], shift: str) -> pd.DataFrame:
+    """One set of a stress table: a row per model, columns L1, MSE, SSIM and, for the filter models,
+    mask IoU and velocity error at the last seed frame and the velocity error over the predicted frames."""
+    if shift not in table["shifts"]:
+        raise ValueError(f"unknown shift {shift!r}: allowed are {', '.join(stress_sets(table))}")
+    results = table["shifts"][shift]["results"]
+    rows = []
+    for name in _stress_rows(table, shift):
+        r = results[name]
+        rows.append({"model": name, "label": STRESS_LABELS.get(name, name), "n": r["n"],
+                     **{col: r.get(key) for col, key in STRESS_METRICS.items()}})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def stress_overview(table: dict[str, Any], metric: str = "MSE") -> pd.DataFrame:
+    """``metric`` of every model (rows) on every set (columns, the standard test set first)."""
+    if metric not in STRESS_METRICS:
+        raise ValueError(f"unknown metric {metric!r}: allowed are {', '.join(STRESS_METRICS)}")
+    key = STRESS_METRICS[metric]
+    shifts = stress_sets(table)
+    names = [r for r in STRESS_ROWS if any(r in table["shifts"][s]["results"] for s in shifts)]
+    frame = pd.DataFrame({s: {n: table["shifts"][s]["results"].get(n, {}).get(key) for n in names} for s in shifts})
+    frame.index.name = "model"
+    return frame.astype(float)
+
+
+def stress_gap(table: dict[str, Any]) -> pd.DataFrame:
+    """The in-distribution gap per model: MSE on training photos and digits, on test photos, their ratio."""
+    train = stress_overview(table)["train_photos"]
+    test = stress_overview(table)["standard"]
+    frame = pd.DataFrame({"MSE, training photos": train, "MSE, test photos": test, "test / training": test / train})
+    return frame.dropna()
+
+
+def stress_option(table: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The choice of our option on validation data and its cost on the standard test set.
+
+    First frame: per plus model and set, the validation MSE without the option and at each candidate
+    setting, and the score the rule minimises (mean ratio to "off"); second: L1, MSE and SSIM
+    without and with the option on the standard test set.
+    """
+    opt = table["option"]
+    rows = []
+    for name, sets in opt["validation_mse"].items():
+        for shift_name, values in sets.items():
+            rows.append({"model": name, "set": shift_name, **values})
+        rows.append({"model": name, "set": "score (mean ratio to off)", "off": 1.0, **opt["chosen"][name]["score"]})
+    validation = pd.DataFrame(rows).set_index(["model", "set"]) if rows else pd.DataFrame()
+    cost = pd.DataFrame([{"model": name, "setting": setting, "n": c["n"], "L1": c[setting]["l1"],
+                          "MSE": c[setting]["mse"], "SSIM": c[setting]["ssim"]}
+                         for name, c in opt.get("cost", {}).items() for setting in ("off", "on")])
+    return validation, cost.set_index(["model", "setting"]) if len(cost) else cost
+
+
+def style_grid(frame: pd.DataFrame, fmt: str, lower_is_better: bool | None, caption: str = "",
+               best_among: Iterable[str] | None = None) -> "pd.io.formats.style.Styler":
+    """A table whose every number column holds one metric (e.g. MSE per set): one format for all,
+    the best value of each column in bold (among ``best_among`` rows; none if ``lower_is_better``
+    is None), and an HTML id derived from rows and columns."""
+    from .figures import style_table
+
+    uuid = "t" + hashlib.md5(repr((list(frame.index), list(frame.columns))).encode()).hexdigest()[:8]
+    numbers = list(frame.select_dtypes("number").columns)
+    styler = style_table(frame, uuid, caption, {c: fmt for c in numbers})
+    styler = styler.format({c: fmt for c in numbers}, na_rep="")
+    if lower_is_better is None:
+        return styler
+    candidates = [r for r in (best_among if best_among is not None else frame.index) if r in frame.index]
+    for col in numbers:
+        values = frame.loc[candidates, col].dropna()
+        if len(values):
+            best = values.min() if lower_is_better else values.max()
+            styler = styler.apply(lambda s, b=best: ["font-weight: bold" if (row in candidates and v == b) else ""
+                                                     for row, v in s.items()], subset=[col], axis=0)
+    return styler

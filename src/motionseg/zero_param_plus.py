@@ -28,6 +28,19 @@ filter knows mask and velocity):
 * ``smooth_layers``: FG and A are re-estimated by least squares over all seed frames aligned
   by the motion, one template per sub-pixel phase of the motion (``phase_templates``), in
   ``smoothing_passes`` rounds with the background.
+
+Off by default in both plus models (beyond Table 1; the book's stress-test chapter measures it):
+
+* ``remeasure_motion``: motion is measured again when the prediction fails. Without it, ``T``
+  comes from the first difference and the newest one, which assumes one constant motion over
+  all seed frames: after a reflection off a border it averages the motions before and after.
+  With it, a sequence restarts its motion measurement at frame ``t`` when its prediction of that
+  frame is no better than ``remeasure_ratio`` times the error of repeating frame ``t - 1`` (and
+  worse than ``remeasure_floor``), and the two newest differences alone give a motion more than
+  ``remeasure_disagreement`` px/frame away from the one it holds (else the motion is not what
+  failed: a mask too small for a large digit fails the prediction too). The reference
+  difference becomes the one after frame ``t``, and the lag counts from there; until there is
+  one, ``T`` comes from the two newest differences.
 """
 from __future__ import annotations
 
@@ -57,6 +70,10 @@ class PlusOptions(Options):
     layer_prior: float = 1e-3  # weight of the filter's own FG and A in the least-squares layers
     phase_templates: int = 2  # FG/A templates for successive sub-pixel phases (smooth_layers)
     smoothing_passes: int = 2  # rounds of BG, then FG and A, re-estimation (smooth_layers)
+    remeasure_motion: bool = False  # beyond Table 1: restart the motion measurement when prediction fails
+    remeasure_ratio: float = 0.75  # failed: the error exceeds this share of repeating the last frame's ...
+    remeasure_floor: float = 1e-4  # ... and this MSE (below it a static digit's noise would restart it)
+    remeasure_disagreement: float = 0.5  # px/frame: the newest motion must differ this much (0: no check)
 
     STEPS: ClassVar[tuple[str, ...]] = ("motion_from_differences", "kalman_gains", "gauss_seidel",
                                         "evidence_init", "fill_background", "smooth_background",
@@ -71,9 +88,16 @@ class PlusOptions(Options):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"option {name} must be an integer >= 1, got {value!r}")
-        for name in ("sigma_init", "sigma_fill", "layer_prior"):
+        for name in ("sigma_init", "sigma_fill", "layer_prior", "remeasure_floor"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"option {name} must be > 0, got {getattr(self, name)!r}")
+        if not self.remeasure_disagreement >= 0:
+            raise ValueError(f"option remeasure_disagreement must be >= 0, got {self.remeasure_disagreement!r}")
+        if not self.remeasure_ratio > 0:  # 0 would restart at every step
+            raise ValueError(f"option remeasure_ratio must be > 0, got {self.remeasure_ratio!r}")
+        if self.remeasure_motion and not (self.motion_from_differences and self.phase_filter):
+            raise ValueError("option remeasure_motion needs motion_from_differences and phase_filter (it "
+                             "restarts the phase-correlation measurement of the motion)")
 
     @classmethod
     def paper(cls, **changes: Any) -> "PlusOptions":
@@ -89,6 +113,23 @@ class ZeroParamPlus(ZeroParamModel):
 
     options_class: ClassVar[type[Options]] = PlusOptions
     options: PlusOptions
+    # remeasure_motion, per run: each sequence's reference difference (B, long), the seed frames
+    # and the velocity last measured; after a run ``restarts`` holds each sequence's last restart
+    # frame (0: none)
+    _reference: Tensor | None = None
+    _frames: Tensor | None = None
+    _velocity: Tensor | None = None
+    restarts: Tensor | None = None
+
+    def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False) -> tuple[Tensor, States]:
+        """:meth:`ZeroParamModel.run`, with the per-run state of ``remeasure_motion`` reset."""
+        self._reference = self._frames = self._velocity = self.restarts = None
+        try:
+            return super().run(seed_frames, n_future, keep_states)
+        finally:
+            if self._reference is not None:
+                self.restarts = torch.where(self._reference > 1, self._reference - 1, 0)
+            self._reference = self._frames = self._velocity = None
 
     def initial_gains(self) -> dict[str, tuple[float | tuple[float, ...], str, int]]:
         gains = super().initial_gains()
@@ -119,7 +160,19 @@ class ZeroParamPlus(ZeroParamModel):
         lag = t - 1
         if lag < 1:
             return motion
-        first, newest = x[:, 1] - x[:, 0], x[:, t] - x[:, t - 1]
+        newest = x[:, t] - x[:, t - 1]
+        if self.options.remeasure_motion:
+            # difference r is x_r - x_r-1 (r = 1 until a restart: then this is the branch below);
+            # right after a restart (t == r) the newest two are the pair
+            r = self._reference if self._reference is not None else torch.ones(b, dtype=torch.long, device=x.device)
+            ref = torch.where(r < t, r, t - 1)
+            rows = torch.arange(b, device=x.device)
+            first = x[rows, ref] - x[rows, ref - 1]
+            lags = (t - ref).to(x.dtype)[:, None]
+            self._frames = x
+            self._velocity = fourier.correlation_peak(fourier.cross_power(first, newest)) / lags
+            return fourier.phase_ramp(self._velocity, h, w)
+        first = x[:, 1] - x[:, 0]
         if self.options.phase_filter:
             velocity = fourier.correlation_peak(fourier.cross_power(first, newest)) / lag
             return fourier.phase_ramp(velocity, h, w)
@@ -171,6 +224,8 @@ class ZeroParamPlus(ZeroParamModel):
     def correct(self, layers: Layers, obs: Tensor, t: int) -> Layers:
         """Kalman-scaled and/or Gauss-Seidel corrections (the paper's step with both off)."""
         o = self.options
+        if o.remeasure_motion:
+            self.watch_error(layers, obs, t)
         if o.kalman_gains or o.gauss_seidel:
             fg, bg, alpha = layers.fg, layers.bg, layers.alpha
 
@@ -192,6 +247,30 @@ class ZeroParamPlus(ZeroParamModel):
         if new.seen is not None:
             new.seen = torch.maximum(new.seen, 1 - new.alpha)
         return new
+
+    def watch_error(self, moved: Layers, obs: Tensor, t: int) -> None:
+        """``remeasure_motion``: restart the motion measurement of sequences whose prediction of frame ``t`` failed.
+
+        ``moved`` are the layers predicted for frame ``t``, before its correction. Failed means:
+        worse than ``remeasure_ratio`` times the error of repeating frame ``t - 1`` (the motion
+        model explains less of the change than it should), worse than ``remeasure_floor``, and
+        the two newest differences disagree with the motion held by more than
+        ``remeasure_disagreement``. The first prediction after the initialisation is not judged.
+        """
+        o = self.options
+        if self._reference is None:
+            self._reference = torch.ones(obs.shape[0], dtype=torch.long, device=obs.device)
+            return
+        x, held = self._frames, self._velocity
+        assert x is not None and held is not None and t >= 2
+        error = ((self.compose(moved.fg, moved.bg, moved.alpha) - obs) ** 2).mean(dim=(-2, -1)).detach()
+        still = ((x[:, t - 1] - obs) ** 2).mean(dim=(-2, -1))
+        failed = (error > o.remeasure_ratio * still) & (error > o.remeasure_floor)
+        if o.remeasure_disagreement > 0:
+            newest = fourier.correlation_peak(fourier.cross_power(x[:, t - 1] - x[:, t - 2], x[:, t] - x[:, t - 1]))
+            failed = failed & ((newest - held).norm(dim=-1) > o.remeasure_disagreement)
+        # the next difference, x_t+1 - x_t, is the first that the new motion alone made
+        self._reference = torch.where(failed, t + 1, self._reference)
 
     # -- after the seed frames -----------------------------------------------------------------
     def finish_seed(self, x: Tensor, layers: Layers, motion: Tensor) -> Layers:
