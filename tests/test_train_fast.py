@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from motionseg import checkpoint, config, train, zoo
+from motionseg import checkpoint, config, results, train, zoo
 from motionseg.baselines import ConvPGP, VLNResNet
 
 SIZE = 64
@@ -402,12 +402,12 @@ def test_report_calibrates_the_paper_target_by_the_test_set(tmp_path: Path) -> N
     out = tmp_path / "conv_pgp" / "checkpoint.pt"
     run(tiny("conv_pgp", steps=2, val_every=1, checkpoint_every=2), out)
     rep = curves.report("conv_pgp", tmp_path)
-    assert not rep["calibrated"] and rep["test"] is None and rep["target"] == evaluate.PAPER_TABLE1["conv_pgp"][1]
+    assert not rep["calibrated"] and rep["test"] is None and rep["target"] == results.PAPER_TABLE1["conv_pgp"][1]
     last_val = checkpoint.read(out)["history"]["val_mse"][-1]
     (out.parent / "metrics_full.json").write_text(json.dumps({"mse": 2 * last_val}))
     rep = curves.report("conv_pgp", tmp_path)
     assert rep["calibrated"] and rep["test_over_val"] == pytest.approx(2.0)
-    assert rep["target"] == pytest.approx(evaluate.PAPER_TABLE1["conv_pgp"][1] / 2)  # in validation terms
+    assert rep["target"] == pytest.approx(results.PAPER_TABLE1["conv_pgp"][1] / 2)  # in validation terms
     assert rep["projection"]["target"] == rep["target"] and rep["curve"].steps == [1, 2]
     # one more step without a validation: the test metrics no longer match the last validation
     run(tiny("conv_pgp", steps=4, val_every=10, checkpoint_every=10), out, resume=True, time_limit=0.0)

@@ -173,7 +173,7 @@ def report(name: str, root: Path | None = None) -> dict[str, Any]:
     * ``projection``: :func:`projection` of the curve to ``target``, when the curve has two or
       more points and the test MSE is still above the paper's.
     """
-    from . import evaluate, zoo
+    from . import results, zoo
     root = Path(root) if root is not None else zoo.RESULTS
     path = zoo.checkpoint_path(name, root)
     step = int(checkpoint.read(path)["step"])
@@ -182,7 +182,7 @@ def report(name: str, root: Path | None = None) -> dict[str, Any]:
     test = json.loads(metrics.read_text()) if metrics.is_file() else None
     calibrated = test is not None and bool(curve.steps) and curve.steps[-1] == step
     ratio = test["mse"] / curve.val_mse[-1] if calibrated and test is not None else 1.0
-    paper = evaluate.PAPER_TABLE1[name][1]
+    paper = results.PAPER_TABLE1[name][1]
     out: dict[str, Any] = {"model": name, "step": step, "curve": curve, "test": test, "calibrated": calibrated,
                            "test_over_val": ratio, "paper_mse": paper, "target": paper / ratio,
                            "speed": seconds_per_step(path)}
