@@ -225,7 +225,7 @@ def test_degenerate_sequences_stay_finite(cls, make) -> None:
 def test_each_backward_look_helps_the_trained_model(change: dict) -> None:
     # the committed weights with one of our parameter-free steps switched off: worse on test digits
     from motionseg import zoo
-    seqs = digits(8, SIZE)["frames"]
+    seqs = digits(8, 128)["frames"]  # the size the weights were trained for
     trained = zoo.load("learnable_plus")
     full = float(((predict(trained, seqs) - seqs[:, N_SEED:]) ** 2).mean())
     off = zoo.build("learnable_plus", options=change)

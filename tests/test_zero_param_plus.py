@@ -61,14 +61,16 @@ def test_predicts_a_moving_square_nearly_exactly() -> None:
 
 @pytest.mark.parametrize("change", [dict(fill_background=False), dict(gauss_seidel=False), dict(phase_filter=False),
                                     dict(dog=False)])
-def test_each_step_helps_the_trained_model_on_digits(seqs: dict, change: dict) -> None:
-    # the committed gains with one step switched off: worse, as the book's ablation says
+def test_each_step_helps_the_trained_model_on_digits(change: dict) -> None:
+    # the committed gains with one step switched off: worse, as the book's ablation says (at the
+    # size they were trained for: the DoG's widths are in pixels); measured 1.25x to 5.9x worse
+    seqs = digits(8, 128)
     trained = zoo.load("zero_param_plus")
     full = mse(predict(trained, seqs["frames"]), seqs["frames"])
     off = zoo.build("zero_param_plus", options=change)
     off.load_state_dict(trained.state_dict(), strict=False)
     worse = mse(predict(off, seqs["frames"]), seqs["frames"])
-    assert worse > 1.05 * full, (change, full, worse)
+    assert worse > 1.15 * full, (change, full, worse)
 
 
 def test_kalman_gain_is_gradient_step_for_small_p_and_exact_solve_for_large() -> None:
