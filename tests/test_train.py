@@ -232,3 +232,35 @@ def test_nan_loss_raises(tmp_path: Path) -> None:
     with pytest.raises(FloatingPointError, match="step 0"):
         train.train(tiny(), out, progress=False, device=CPU, model=_NaNModel())
     assert not out.exists()
+
+
+def _nan_gradient_at(model: nn.Module, steps: set[int]) -> None:
+    """Make every gradient of ``model`` NaN at the given training steps (1-based)."""
+    count = {"n": 0}
+
+    def forward_pre_hook(module: nn.Module, args: tuple) -> None:
+        if torch.is_grad_enabled():  # a training step, not a validation
+            count["n"] += 1
+
+    model.register_forward_pre_hook(forward_pre_hook)
+    for p in model.parameters():
+        p.register_hook(lambda g: g * float("nan") if count["n"] in steps else g)
+
+
+def test_a_step_with_a_non_finite_gradient_is_skipped_and_recorded(tmp_path: Path) -> None:
+    model = zoo.build("zero_param", SIZE)
+    _nan_gradient_at(model, {2})
+    out = tmp_path / "zero_param" / "checkpoint.pt"
+    trained, history = train.train(tiny(), out, progress=False, device=CPU, model=model)
+    assert history.skipped == [2]
+    assert history.step == [1, 2, 3, 4]
+    assert all(torch.isfinite(p).all() for p in trained.parameters())
+    assert read(out)["history"]["skipped"] == [2]
+
+
+def test_a_run_whose_gradient_stays_non_finite_stops(tmp_path: Path) -> None:
+    model = zoo.build("zero_param", SIZE)
+    _nan_gradient_at(model, set(range(1, 100)))
+    cfg = tiny(steps=20, val_every=20, checkpoint_every=20)
+    with pytest.raises(FloatingPointError, match=f"{train.MAX_SKIPPED + 1} steps in a row"):
+        train.train(cfg, tmp_path / "zero_param" / "checkpoint.pt", progress=False, device=CPU, model=model)

@@ -55,6 +55,23 @@ class History:
     val_step: list[int] = field(default_factory=list)
     val_mse: list[float] = field(default_factory=list)
     val_seconds: list[float] = field(default_factory=list)
+    # steps whose gradient was not finite and was therefore not applied (see ``MAX_SKIPPED``)
+    skipped: list[int] = field(default_factory=list)
+
+
+# A finite loss can still have a non-finite gradient: the phase of a spectrum that is almost
+# zero (an empty foreground, say) has a gradient near 1/eps. Such a step is skipped, as mixed
+# precision training skips steps whose scaled gradient overflowed, and recorded in
+# ``History.skipped``; more than this many in a row means the run itself has diverged.
+MAX_SKIPPED = 5
+
+
+def gradient_is_finite(model: nn.Module) -> bool:
+    """Whether every gradient of ``model`` is finite (one device synchronisation)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return True
+    return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
 
 
 class Interrupted(KeyboardInterrupt):
@@ -121,8 +138,11 @@ def sequence_loss(model: nn.Module, frames: Tensor, n_seed: int, autocast: torch
     Models with ``forward_train`` (the baselines) use their own loss on every output
     frame; the others are trained with the MSE of the predicted frames, as in the paper.
     ``autocast`` (e.g. ``torch.bfloat16``) runs the forward pass under autocast; the loss
-    is always computed in float32 (BCE is not safe to autocast).
+    is always computed in float32 (BCE is not safe to autocast). Frames of another floating
+    dtype are trained on as float32, the dtype of every model's weights.
     """
+    if frames.dtype != torch.float32:
+        frames = frames.float()
     with torch.autocast(frames.device.type, dtype=autocast, enabled=autocast is not None):
         if hasattr(model, "forward_train"):
             out, target = model.forward_train(frames, n_seed), frames[:, 1:]
@@ -403,6 +423,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
 
     restore = prepare_model(model, cfg)
     amp = autocast_dtype(cfg)
+    skipped_in_a_row = 0
     model.train()
     try:
         with _CtrlC() as ctrl_c:
@@ -413,7 +434,16 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
                     raise FloatingPointError(f"training loss became {loss.item()} at step {step}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                optimizer.step()
+                if gradient_is_finite(model):
+                    optimizer.step()
+                    skipped_in_a_row = 0
+                else:
+                    history.skipped.append(step + 1)
+                    skipped_in_a_row += 1
+                    print(f"warning: step {step + 1} had a non-finite gradient and was skipped", flush=True)
+                    if skipped_in_a_row > MAX_SKIPPED:
+                        raise FloatingPointError(f"the gradient was not finite at {skipped_in_a_row} steps in a "
+                                                 f"row (up to step {step + 1}); the run has diverged")
                 scheduler.step()
                 step += 1
                 history.step.append(step)
