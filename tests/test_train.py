@@ -264,3 +264,13 @@ def test_a_run_whose_gradient_stays_non_finite_stops(tmp_path: Path) -> None:
     cfg = tiny(steps=20, val_every=20, checkpoint_every=20)
     with pytest.raises(FloatingPointError, match=f"{train.MAX_SKIPPED + 1} steps in a row"):
         train.train(cfg, tmp_path / "zero_param" / "checkpoint.pt", progress=False, device=CPU, model=model)
+
+
+def test_the_commit_is_taken_once_before_a_command_writes(monkeypatch) -> None:
+    """Results written late in a command must not call the command's own earlier outputs a dirty tree."""
+    answers = iter(["abc123", "abc123-dirty"])
+    monkeypatch.delenv("MOTIONSEG_COMMIT", raising=False)
+    monkeypatch.setattr(train, "_COMMIT_AT_START", None)
+    monkeypatch.setattr(train, "_ask_git", lambda: next(answers))
+    assert train.git_commit() == "abc123"
+    assert train.provenance(CPU, 1.0)["commit"] == "abc123"

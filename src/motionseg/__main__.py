@@ -18,7 +18,7 @@ import torch
 
 from . import config, evaluate, zoo
 from .data import DataFileError
-from .train import Interrupted, command_line, provenance, train, write_json
+from .train import Interrupted, command_line, git_commit, provenance, train, write_json
 
 RUNS = Path("runs")
 
@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
+    git_commit()  # the commit as the command starts, before it writes a result into the tree
     try:
         args.func(args)
     except Interrupted as stop:

@@ -82,13 +82,25 @@ class Interrupted(KeyboardInterrupt):
         self.step, self.path = step, path
 
 
-def git_commit() -> str:
-    """The current git commit of the repository (``MOTIONSEG_COMMIT`` overrides), or 'unknown'.
+_COMMIT_AT_START: str | None = None
 
-    ``-dirty`` is appended when tracked files differ from the commit.
+
+def git_commit() -> str:
+    """The git commit of the repository when this process first asked (``MOTIONSEG_COMMIT`` overrides).
+
+    ``-dirty`` is appended when tracked files differed from the commit then, 'unknown' without git.
+    Asked once per process: a command that writes several results (``evaluate`` replacing
+    committed metrics one model after another) must not call its own outputs a dirty tree.
     """
+    global _COMMIT_AT_START
     if os.environ.get("MOTIONSEG_COMMIT"):
         return os.environ["MOTIONSEG_COMMIT"]
+    if _COMMIT_AT_START is None:
+        _COMMIT_AT_START = _ask_git()
+    return _COMMIT_AT_START
+
+
+def _ask_git() -> str:
     try:
         root = Path(__file__).resolve().parents[2]
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
