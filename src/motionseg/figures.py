@@ -279,7 +279,7 @@ def plot_blend_weights(model: torch.nn.Module, steps: Sequence[int] = range(1, 1
     """The learned share ``w_t`` of each net per seed step (1 at the first step with states)."""
     fig, ax = plt.subplots(figsize=(5, 2.4))
     for name in model.nets:
-        ax.plot(list(steps), [float(model.gain(f"mix_{name}", t)) for t in steps], "o-", ms=3, label=name)
+        ax.plot(list(steps), [float(model.gain(f"mix_{name}", t).detach()) for t in steps], "o-", ms=3, label=name)
     ax.set_xlabel("step t")
     ax.set_ylabel("share of the net, $w_t$")
     ax.set_ylim(0, 1)
