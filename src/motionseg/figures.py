@@ -518,6 +518,12 @@ def _panel(image: np.ndarray | torch.Tensor, cmap: str = "gray", vmin: float = 0
     return (plt.get_cmap(cmap)(scaled)[..., :3] * 255).astype(np.uint8)
 
 
+def _row(panels: list[np.ndarray]) -> np.ndarray:
+    """Panels (H x W x 3 uint8) side by side, 2 white pixels apart."""
+    gap = np.full((panels[0].shape[0], 2, 3), 255, np.uint8)
+    return np.concatenate([x for p in panels for x in (p, gap)][:-1], axis=1)
+
+
 def _gif(grids: list[tuple[np.ndarray, str]], labels: Sequence[str], ms_per_frame: int = 400, scale: int = 2) -> bytes:
     """An animated GIF from per-frame panel grids (H x W x 3 uint8) with a caption line each."""
     import io
@@ -554,9 +560,7 @@ def animate_states(frames: np.ndarray, states: dict[str, torch.Tensor], n_seed: 
         t = k + 1
         panels = [_panel(frames[t]), _panel(states["frame"][k]), _panel(states["fg"][k]), _panel(states["bg"][k]),
                   _panel(states["alpha"][k]), _panel(motion_image(states["motion"][k]), "twilight", -np.pi, np.pi)]
-        gap = np.full((panels[0].shape[0], 2, 3), 255, np.uint8)
-        grid = np.concatenate([x for p in panels for x in (p, gap)][:-1], axis=1)
-        grids.append((grid, f"frame {t}: " + ("observed" if t < n_seed else "predicted, no input")))
+        grids.append((_row(panels), f"frame {t}: " + ("observed" if t < n_seed else "predicted, no input")))
     return _gif(grids, labels, scale=scale)
 
 
@@ -567,8 +571,7 @@ def animate_predictions(frames: np.ndarray, predictions: dict[str, np.ndarray | 
     grids = []
     for k in range(len(frames) - n_seed):
         panels = [_panel(frames[n_seed + k]), *[_panel(p[k]) for p in predictions.values()]]
-        gap = np.full((panels[0].shape[0], 2, 3), 255, np.uint8)
-        grids.append((np.concatenate([x for p in panels for x in (p, gap)][:-1], axis=1), f"predicted frame {n_seed + k}"))
+        grids.append((_row(panels), f"predicted frame {n_seed + k}"))
     return _gif(grids, labels, scale=scale)
 
 

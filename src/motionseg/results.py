@@ -241,8 +241,8 @@ def stress_overview(table: dict[str, Any], metric: str = "MSE") -> pd.DataFrame:
 
 def stress_gap(table: dict[str, Any]) -> pd.DataFrame:
     """The in-distribution gap per model: MSE on training photos and digits, on test photos, their ratio."""
-    train = stress_overview(table)["train_photos"]
-    test = stress_overview(table)["standard"]
+    mse = stress_overview(table)
+    train, test = mse["train_photos"], mse["standard"]
     frame = pd.DataFrame({"MSE, training photos": train, "MSE, test photos": test, "test / training": test / train})
     return frame.dropna()
 
