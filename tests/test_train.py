@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 from pathlib import Path
 
 import pytest
@@ -256,6 +257,16 @@ def test_a_step_with_a_non_finite_gradient_is_skipped_and_recorded(tmp_path: Pat
     assert history.step == [1, 2, 3, 4]
     assert all(torch.isfinite(p).all() for p in trained.parameters())
     assert read(out)["history"]["skipped"] == [2]
+
+
+def test_a_skipped_first_step_keeps_the_schedule_without_a_warning(tmp_path: Path) -> None:
+    model = zoo.build("zero_param", SIZE)
+    _nan_gradient_at(model, {1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, history = train.train(tiny(), tmp_path / "zero_param" / "checkpoint.pt", progress=False, device=CPU,
+                                 model=model)
+    assert history.skipped == [1] and history.step == [1, 2, 3, 4]
 
 
 def test_a_run_whose_gradient_stays_non_finite_stops(tmp_path: Path) -> None:

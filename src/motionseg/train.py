@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -456,7 +457,14 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
                     if skipped_in_a_row > MAX_SKIPPED:
                         raise FloatingPointError(f"the gradient was not finite at {skipped_in_a_row} steps in a "
                                                  f"row (up to step {step + 1}); the run has diverged")
-                scheduler.step()
+                if skipped_in_a_row:
+                    # the schedule stays aligned with the step count on purpose; torch would warn
+                    # that the scheduler ran before the optimizer if the very first step is skipped
+                    with warnings.catch_warnings():
+                        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+                        scheduler.step()
+                else:
+                    scheduler.step()
                 step += 1
                 history.step.append(step)
                 history.loss.append(loss.item())
