@@ -79,6 +79,19 @@ def test_committed_checkpoints_fit_a_device_transfer() -> None:
         assert (ROOT / path).stat().st_size < 17 * 2 ** 20, path  # fits the device transfer (16 MiB files)
 
 
+DEVICE_TREE_LIMIT = 64 * 2 ** 20  # the working tree that travels to a lent GPU (device tool's limits)
+
+
+def test_the_tracked_tree_fits_the_device_transfer() -> None:
+    """benchmarks/gpu_session.sh sends the tracked tree; over 64 MiB the device call is refused."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    total = sum((ROOT / name).stat().st_size for name in listed.stdout.decode().split("\0")
+                if name and (ROOT / name).is_file())
+    assert total < DEVICE_TREE_LIMIT, f"tracked files hold {total / 2 ** 20:.1f} MiB; a device call takes 64 MiB"
+
+
 
 RESULT_FILES = sorted(p.relative_to(ROOT) for p in zoo.RESULTS.rglob("*.json"))
 
