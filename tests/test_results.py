@@ -92,7 +92,6 @@ def test_the_tracked_tree_fits_the_device_transfer() -> None:
     assert total < DEVICE_TREE_LIMIT, f"tracked files hold {total / 2 ** 20:.1f} MiB; a device call takes 64 MiB"
 
 
-
 RESULT_FILES = sorted(p.relative_to(ROOT) for p in zoo.RESULTS.rglob("*.json"))
 
 

@@ -457,13 +457,10 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
                     if skipped_in_a_row > MAX_SKIPPED:
                         raise FloatingPointError(f"the gradient was not finite at {skipped_in_a_row} steps in a "
                                                  f"row (up to step {step + 1}); the run has diverged")
-                if skipped_in_a_row:
-                    # the schedule stays aligned with the step count on purpose; torch would warn
-                    # that the scheduler ran before the optimizer if the very first step is skipped
-                    with warnings.catch_warnings():
-                        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
-                        scheduler.step()
-                else:
+                with warnings.catch_warnings():
+                    # the schedule stays aligned with the step count, skipped steps included; torch
+                    # would warn that the scheduler ran before the optimizer if the first one is skipped
+                    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
                     scheduler.step()
                 step += 1
                 history.step.append(step)
