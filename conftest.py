@@ -1,5 +1,14 @@
 """Test configuration shared by the unit tests and the notebook checks (nbval)."""
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
+import notebook_outputs  # noqa: E402
+
+# nbval compares stored and fresh outputs within stated tolerances, not as bytes
+# (tests/notebook_outputs.py says which and why).
+notebook_outputs.install()
 
 # Kernels started by nbval inherit this: same hashing, same outputs on every run.
 os.environ["PYTHONHASHSEED"] = "0"
