@@ -1,212 +1,142 @@
-"""Tests of the paper's zero-parameter model (Sec. 3.1-3.2), at 64 x 64 to stay fast."""
+"""The paper's zero-parameter model (src/motionseg/zero_param.py): each step of its cycle."""
 from __future__ import annotations
 
-import numpy as np
+import math
+
 import pytest
 import torch
 
-from motionseg import fourier, zoo
-from motionseg.zero_param import N_INIT, Layers, Options, ZeroParamModel, count_gains, count_parameters
-from scenes import copy_last_mse, digits, moving_square, mse
+from motionseg import data, fourier
+from motionseg.states import Layers
+from motionseg.zero_param import GAIN_SHAPES, Options, ZeroParamModel, count_gains, count_parameters, soft_clamp
 
-SIZE = 64
-N_SEED = 10
-
-
-@pytest.fixture(scope="module")
-def seqs() -> dict[str, torch.Tensor]:
-    return digits(8, SIZE)
+BIG = 30.0  # a logit whose sigmoid is 1 to float precision
 
 
-@pytest.fixture(scope="module")
-def model() -> ZeroParamModel:
-    return ZeroParamModel().eval()
+def _model(**options: object) -> ZeroParamModel:
+    return ZeroParamModel(Options(**options)).eval()
 
 
-def rand_frames(b: int = 2, s: int = N_SEED, h: int = SIZE, w: int = SIZE, seed: int = 0) -> torch.Tensor:
-    return torch.rand(b, s, h, w, generator=torch.Generator().manual_seed(seed))
+def _sequences(n: int = 2) -> torch.Tensor:
+    return torch.from_numpy(data.make_sequences(n, split="train", seed=7)["frames"])
 
 
-# -- the step the paper names: a hard-wired gradient ------------------------------------------
-
-def test_correction_is_the_gradient_of_the_squared_error() -> None:
-    # The paper hard-wires the gradient of 0.5 * (F_hat - F)**2 instead of calling autograd;
-    # each state then takes one step of its gain. Compare with autograd on random states.
-    torch.manual_seed(0)
-    model = ZeroParamModel(Options(dog=False))
-    fg, bg = torch.rand(2, 16, 16, requires_grad=True), torch.rand(2, 16, 16, requires_grad=True)
-    alpha = (0.1 + 0.8 * torch.rand(2, 16, 16)).requires_grad_()  # inside (0, 1): no clamping
-    obs = torch.rand(2, 16, 16)
-    loss = 0.5 * ((alpha * fg + (1 - alpha) * bg - obs) ** 2).sum()
-    g_fg, g_bg, g_alpha = torch.autograd.grad(loss, (fg, bg, alpha))
-    t = 4
-    new = model.correct(Layers(fg=fg, bg=bg, alpha=alpha), obs, t)
-    with torch.no_grad():
-        torch.testing.assert_close(new.fg, fg - model.gain("fg", t) * g_fg)
-        torch.testing.assert_close(new.bg, bg - model.gain("bg", t) * g_bg)
-        torch.testing.assert_close(new.alpha, (alpha - model.gain("alpha", t) * g_alpha).clamp(0, 1))
-
-
-def test_motion_update_of_exactly_moved_layers_is_that_motion() -> None:
-    # If A and FG moved by v between two steps, T~ is the ramp of v wherever they have energy,
-    # and averaging it into a T that already is that ramp leaves it there.
-    seq = moving_square(3, SIZE, canvas_step=(2, -4))  # (1, -2) px/frame: whole pixels, no Nyquist ambiguity
-    v = seq["velocity"]
-    before = Layers(fg=seq["premult"][:, 0], bg=seq["bg"], alpha=seq["alpha"][:, 0])
-    after = Layers(fg=fourier.fourier_shift(before.fg, v), bg=seq["bg"], alpha=fourier.fourier_shift(before.alpha, v))
+def test_gains_have_the_release_names_and_shapes() -> None:
     model = ZeroParamModel()
+    assert {k: tuple(v.shape) for k, v in model.gains.items()} == GAIN_SHAPES
+    assert count_gains(model) == 194 and count_parameters(model) == 0
+    assert all(float(v.detach().abs().max()) == 0.0 for v in model.gains.values())  # started at 0, as the authors did
+
+
+def test_correction_with_unit_gains_reaches_the_observation() -> None:
+    model = _model(dog=False)
     with torch.no_grad():
-        first = model.update_motion(before, after, None, N_INIT)
-        again = model.update_motion(before, after, first, N_INIT + 1)
-    torch.testing.assert_close(fourier.estimate_shift(first), v, atol=0.02, rtol=0)
-    torch.testing.assert_close(fourier.estimate_shift(again), v, atol=0.02, rtol=0)
-    moved = fourier.apply_motion(before.alpha, again)
-    assert float((moved - after.alpha).abs().mean()) < 0.01
+        model.gains["learnableGains"][:, 3] = BIG  # g = 1 for FG, BG and A at frame 3
+    obs = torch.rand(1, 16, 16)
+    ones = torch.ones(1, 16, 16)
+    # A = 1: the error is FG - F, so one full step puts FG on the observation
+    out = model.correct(Layers(fg=torch.full_like(obs, 0.5), bg=torch.zeros_like(obs), alpha=ones), obs, 3)
+    torch.testing.assert_close(out.fg, obs)
+    # A = 0: the same for BG
+    out = model.correct(Layers(fg=torch.zeros_like(obs), bg=torch.full_like(obs, 0.5), alpha=0 * ones), obs, 3)
+    torch.testing.assert_close(out.bg, obs)
 
 
-def test_prediction_moves_fg_and_alpha_but_not_bg() -> None:
-    seq = moving_square(2, SIZE, canvas_step=2)
-    v = seq["velocity"]
-    fg, alpha = ZeroParamModel.predict_layers(seq["premult"][:, 0], seq["alpha"][:, 0], fourier.phase_ramp(v, SIZE, SIZE))
-    torch.testing.assert_close(alpha, seq["alpha"][:, 1], atol=1e-4, rtol=0)
-    torch.testing.assert_close(fg, seq["premult"][:, 1], atol=1e-4, rtol=0)
-
-
-# -- behaviour ---------------------------------------------------------------------------------
-
-def test_trained_model_beats_copy_last_on_digit_sequences(seqs: dict) -> None:
-    # the committed gains (trained at 128 x 128) on 64 x 64 test sequences
+def test_alpha_moves_towards_the_layer_that_explains_the_frame() -> None:
+    model = _model(dog=False)
     with torch.no_grad():
-        pred = zoo.load("zero_param")(seqs["frames"][:, :N_SEED], 10)
-    ratio = mse(pred, seqs["frames"]) / copy_last_mse(seqs["frames"])
-    assert ratio < 0.3, ratio  # measured 0.24
-
-
-def test_hand_set_gains_beat_copy_last_on_digit_sequences(model: ZeroParamModel, seqs: dict) -> None:
+        model.gains["learnableGains"][:, 0] = BIG
+    fg, bg = torch.ones(1, 8, 8), torch.zeros(1, 8, 8)
+    half = torch.full((1, 8, 8), 0.5)
     with torch.no_grad():
-        pred = model(seqs["frames"][:, :N_SEED], 10)
-    ratio = mse(pred, seqs["frames"]) / copy_last_mse(seqs["frames"])
-    assert ratio < 0.5, ratio  # measured 0.40
+        grown = model.correct(Layers(fg=fg, bg=bg, alpha=half), torch.ones(1, 8, 8), 0).alpha
+        shrunk = model.correct(Layers(fg=fg, bg=bg, alpha=half), torch.zeros(1, 8, 8), 0).alpha
+    assert float(grown.min()) > float(soft_clamp(half).max()) > float(shrunk.max())
 
 
-def test_phase_filter_matters_on_digit_sequences(seqs: dict) -> None:
-    # Fig. 2(c): without the phase filter the motion field is noise-dominated
-    results = {}
-    for on in (True, False):
+def test_rows_choose_which_state_each_gain_corrects() -> None:
+    fg_first, a_first = _model(), _model(rows="a,fg,bg")
+    for m in (fg_first, a_first):
         with torch.no_grad():
-            results[on] = mse(ZeroParamModel(Options(phase_filter=on))(seqs["frames"][:, :N_SEED], 10), seqs["frames"])
-    assert results[True] < 0.9 * results[False], results
+            m.gains["learnableGains"][0, 2] = 5.0
+    assert float(fg_first.correction_gain("fg", 2)) == pytest.approx(1 / (1 + math.exp(-5)))
+    assert float(a_first.correction_gain("alpha", 2)) == pytest.approx(1 / (1 + math.exp(-5)))
+    assert float(a_first.correction_gain("fg", 2)) == 0.5
 
 
-# -- shapes ------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("s", [10, 3])
-@pytest.mark.parametrize("n_future", [0, 1, 15])
-def test_output_shape_dtype_range(model: ZeroParamModel, seqs: dict, s: int, n_future: int) -> None:
+def test_dog_uses_its_four_gains_in_order() -> None:
+    model = _model()
+    alpha = torch.zeros(1, 32, 32)
+    alpha[:, 12:20, 12:20] = 1.0
     with torch.no_grad():
-        y = model(seqs["frames"][:2, :s], n_future)
-    assert y.shape == (2, n_future, SIZE, SIZE) and y.dtype == torch.float32
-    assert torch.isfinite(y).all() and (y.numel() == 0 or (float(y.min()) >= 0 and float(y.max()) <= 1))
+        model.gains["learnableGainsDOG"][:, 4] = torch.tensor([6.0, 1.0, 2.0, 0.3])
+    out = model.filter_alpha(alpha, 4)
+    surround, centre = fourier.gaussian_blur(alpha, 6.0 + 1e-3), fourier.gaussian_blur(alpha, 1.0 + 1e-3)
+    torch.testing.assert_close(out, soft_clamp(alpha + 2.0 * (centre - surround) + 0.3), atol=1e-5, rtol=0)
+    assert not torch.equal(_model(dog_bias=False).filter_alpha(alpha, 4), out)
 
 
-def test_non_square_frames_and_states(model: ZeroParamModel) -> None:
-    with torch.no_grad():
-        y, states = model.run(rand_frames(2, 10, 64, 96), 5, keep_states=True)
+def test_motion_measured_between_two_states_is_their_shift() -> None:
+    model = _model()
+    img = torch.zeros(1, 64, 64)
+    img[:, 20:34, 24:36] = torch.rand(14, 12)
+    moved = fourier.fourier_shift(img, torch.tensor([[2.0, -1.0]]))
+    before, after = Layers(fg=img, bg=img, alpha=img), Layers(fg=moved, bg=moved, alpha=moved)
+    motion, energy = model.measure_motion(before, after, 3)
+    assert fourier.correlation_peak(motion)[0].tolist() == pytest.approx([2.0, -1.0], abs=0.05)
+    assert float(energy.min()) >= 0
+    fg, _ = model.predict_layers(img, img, motion)
+    torch.testing.assert_close(fg, moved, atol=1e-3, rtol=0)
+
+
+def test_phase_filter_keeps_a_translation_and_cleans_noise() -> None:
+    ramp = fourier.phase_ramp(torch.tensor([[3.0, -2.0]]), 64, 64)
+    torch.testing.assert_close(fourier.two_sided_phase_filter(ramp), ramp, atol=1e-4, rtol=0)
+    gen = torch.Generator().manual_seed(0)
+    noisy = fourier.normalise(ramp * torch.polar(torch.ones(64, 64), 0.8 * torch.randn(64, 64, generator=gen)))
+    filtered = fourier.two_sided_phase_filter(noisy)
+    assert float((filtered - ramp).abs().mean()) < 0.7 * float((noisy - ramp).abs().mean())
+
+
+def test_seed_columns_are_used_and_later_columns_not() -> None:
+    x = _sequences(1)[:, :10]
+    model = _model()
+    base = model(x, 3)
+    for col, changes in ((9, True), (10, False)):
+        other = _model()
+        with torch.no_grad():
+            other.gains["learnableGains"][:, col] = 3.0
+        assert (not torch.equal(other(x, 3), base)) is changes
+
+
+def test_run_records_every_frame_and_predicts_in_range() -> None:
+    x = _sequences(2)
+    pred, states = _model().run(x[:, :10], 10, keep_states=True)
     st = states.stacked()
-    assert y.shape == (2, 5, 64, 96)
-    for k in ("fg", "bg", "alpha", "frame"):
-        assert st[k].shape == (2, 9 + 5, 64, 96), k
-    assert st["motion"].is_complex() and st["velocity"].shape == (2, 14, 2)
-    assert torch.equal(st["frame"][:, 9:], y)
+    assert pred.shape == (2, 10, 128, 128) and float(pred.min()) >= 0 and float(pred.max()) <= 1
+    assert st["alpha"].shape == (2, 19, 128, 128) and st["motion"].dtype == torch.complex64
 
 
-def test_numpy_integer_n_future_and_float64_input(model: ZeroParamModel, seqs: dict) -> None:
-    with torch.no_grad():
-        y = model(seqs["frames"][:1, :N_SEED].double(), np.int64(2))
-    assert y.shape == (1, 2, SIZE, SIZE) and y.dtype == torch.float32
+@pytest.mark.parametrize("frames", ["blank", "static"])
+def test_degenerate_input_gives_finite_predictions(frames: str) -> None:
+    x = torch.zeros(1, 10, 64, 64) if frames == "blank" else torch.rand(1, 1, 64, 64).repeat(1, 10, 1, 1)
+    assert torch.isfinite(_model()(x, 4)).all()
 
 
-def test_no_states_without_keep(model: ZeroParamModel, seqs: dict) -> None:
-    with torch.no_grad():
-        _, states = model.run(seqs["frames"][:1, :N_SEED], 2)
-    assert states.stacked() == {}
-
-
-# -- bad input ---------------------------------------------------------------------------------
-
-def _with(value: float) -> torch.Tensor:
-    x = rand_frames(1)
-    x[0, 3, 5, 5] = value
-    return x
-
-
-@pytest.mark.parametrize("make, n_future, match", [
-    (lambda: rand_frames(1)[0], 10, "rank 4"),
-    (lambda: rand_frames(1, 2), 10, "at least 3 seed frames"),
-    (lambda: _with(float("nan")), 10, "NaN"),
-    (lambda: _with(float("inf")), 10, "inf"),
-    (lambda: rand_frames(1) - 0.5, 10, r"\[0, 1\]"),
-    (lambda: (rand_frames(1) * 255).to(torch.uint8), 10, "floating-point"),
-    (lambda: rand_frames(1), -1, "n_future"),
-    (lambda: rand_frames(1), True, "bool"),
-    (lambda: rand_frames(1), 2.5, "n_future"),
-    (lambda: rand_frames(1), 10 ** 9, "GiB"),
-], ids=["rank3", "two_seed_frames", "nan", "inf", "below_0", "uint8", "negative", "bool", "float", "huge"])
-def test_bad_input_raises(model: ZeroParamModel, make, n_future, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        model(make(), n_future)
-
-
-def test_bad_options_name_the_allowed_values() -> None:
-    with pytest.raises(ValueError, match="combine.*'mean', 'alpha'"):
-        Options(combine="median")
-    with pytest.raises(ValueError, match="True or False"):
-        Options(dog=1)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="unknown options.*nope"):
-        ZeroParamModel({"nope": True})
-
-
-# -- degenerate input --------------------------------------------------------------------------
-
-@pytest.mark.parametrize("value", [0.0, 0.5, 1.0])
-def test_constant_frames_give_that_constant(model: ZeroParamModel, value: float) -> None:
-    x = torch.full((2, N_SEED, SIZE, SIZE), value)
-    with torch.no_grad():
-        y, states = model.run(x, 10, keep_states=True)
-    for k, v in states.stacked().items():
-        assert torch.isfinite(torch.view_as_real(v) if v.is_complex() else v).all(), k
-    torch.testing.assert_close(y, torch.full_like(y, value), atol=1e-3, rtol=0)
-
-
-def test_static_sequence_predicts_the_last_frame(model: ZeroParamModel) -> None:
-    x = rand_frames(2, 1).expand(-1, N_SEED, -1, -1).contiguous()
-    with torch.no_grad():
-        y, states = model.run(x, 10, keep_states=True)
-    assert (y - x[:, -1:]).abs().max() < 1e-3
-    assert states.stacked()["velocity"].abs().max() < 1e-3
-
-
-# -- gains -------------------------------------------------------------------------------------
-
-def test_gradients_reach_every_gain_used(seqs: dict) -> None:
-    m = ZeroParamModel()
-    f = seqs["frames"][:2]
-    loss = ((m(f[:, :N_SEED], 10) - f[:, N_SEED:]) ** 2).mean()
+def test_gradients_reach_every_used_gain() -> None:
+    x = _sequences(1)
+    model = ZeroParamModel()
+    loss = ((model(x[:, :10], 10) - x[:, 10:]) ** 2).mean()
     loss.backward()
-    for name, p in m.gains.items():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
-        assert (p.grad != 0).any(), name
-        # the roll-out after the seed frames uses no gains
-        assert (p.grad[N_SEED:] == 0).all() if len(p) == 20 else True, name
+    grads = {k: v.grad for k, v in model.gains.items()}
+    assert all(torch.isfinite(g).all() for g in grads.values())
+    assert float(grads["learnableGains"][:, :10].abs().min()) > 0
+    assert float(grads["learnableGains"][:, 10:].abs().max()) == 0
+    assert float(grads["learnableGainsInit"][3, 0].abs()) > 0
 
 
-def test_gain_counts_follow_the_authors_structure() -> None:
-    m = ZeroParamModel()
-    assert count_parameters(m) == 0
-    shapes = {k: tuple(v.shape) for k, v in m.gains.items()}
-    # authors: 3x20 state updates, 7x2 initialisation, 1x20 T update, 1x20 smoothing, 4x20 DoG (194);
-    # our initialisation has one gain per initialising step
-    assert shapes == {"fg": (20,), "bg": (20,), "alpha": (20,), "init_alpha": (2,), "motion": (20,),
-                      "phase_filter": (20,), "dog": (20, 4)}
-    assert count_gains(m) == 182
-    assert count_gains(ZeroParamModel(Options(dog=False))) == 102
+def test_bad_options_are_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match="rows"):
+        ZeroParamModel({"rows": "bg,fg,a"})
+    with pytest.raises(ValueError, match="unknown options"):
+        ZeroParamModel({"combine": "mean"})

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from motionseg import metrics, zoo
-from motionseg.zero_param import ZeroParamModel
+from motionseg.cycle import CycleModel
 from motionseg.zero_param_plus import PlusOptions, ZeroParamPlus, kalman_gain
 from scenes import copy_last_mse, digits, moving_square, mse
 
@@ -24,9 +24,9 @@ def predict(model: torch.nn.Module, frames: torch.Tensor, n: int = 10) -> torch.
         return model.eval()(frames[:, :N_SEED], n)
 
 
-def test_all_steps_off_is_exactly_the_papers_model(seqs: dict) -> None:
+def test_all_steps_off_is_exactly_the_first_read_cycle(seqs: dict) -> None:
     torch.manual_seed(0)
-    paper = ZeroParamModel()
+    paper = CycleModel()
     plus = ZeroParamPlus(PlusOptions.paper())
     assert set(plus.gains) == set(paper.gains)
     plus.load_state_dict(paper.state_dict())

@@ -5,7 +5,7 @@ Besides the models, two reference rows that the paper does not have: *copy last*
 knows the true foreground, alpha, background and velocity and moves the last seed frame's
 layers with the Fourier shift theorem (the ceiling of predicting that way; its error is
 all at the digit's edges, from half-pixel shifts, which templates per sub-pixel phase avoid:
-see :meth:`motionseg.zero_param.ZeroParamModel.smooth_layers`).
+see :meth:`motionseg.zero_param_plus.ZeroParamPlus.smooth_layers`).
 """
 from __future__ import annotations
 
@@ -152,7 +152,9 @@ def true_motion_predictor(model: nn.Module, n_seed: int = N_SEED, n_future: int 
 
         def update_motion(self, before, after, motion, t):  # type: ignore[no-untyped-def]
             assert motion is not None
-            return motion
+            out = super().update_motion(before, after, motion, t)
+            # the paper's model also returns the energy behind its estimate (for its phase filter)
+            return (motion, out[1]) if isinstance(out, tuple) else motion
 
     copy = TrueMotion(options=model.options)
     copy.load_state_dict(model.state_dict())

@@ -231,3 +231,32 @@ def averaging_phase_filter(motion: Tensor, gain: Tensor | float = 1.0, weight: T
         rebuilt = torch.where(adjacent > 0, prev * mean, out)
         out = normalise((1 - g) * out + g * rebuilt, PHASOR_EPS)
     return out
+
+
+def two_sided_phase_filter(motion: Tensor, gain: Tensor | float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """The phase filter of the authors' helper module: both neighbours, line means first.
+
+    Along each axis in turn (rows, then columns): the phase increments to the next and to the
+    previous frequency (unit phasors) are averaged along every line of that axis (weighted by
+    ``weight``, e.g. the spectral energy, if given), then over the lines; each entry is rebuilt
+    from each neighbour times its mean increment, and ``(1 - gain) * T + gain / 2 * (the two
+    rebuilt values)`` is renormalised. Unlike :func:`averaging_phase_filter` the circular
+    neighbours across the Nyquist frequency count as adjacent, as in the authors' code.
+    """
+    g = torch.as_tensor(gain, dtype=motion.real.dtype, device=motion.device)
+    if g.dim() > 0:
+        g = g.view(*g.shape, *([1] * (motion.dim() - g.dim())))
+    out = motion
+    for dim, other in ((-2, -1), (-1, -2)):
+        rebuilt = []
+        for step in (-1, 1):
+            neighbour = torch.roll(out, step, dims=dim)
+            inc = normalise(out * neighbour.conj(), PHASOR_EPS)
+            if weight is None:
+                line = inc.mean(dim=other)
+            else:
+                line = (inc * weight).sum(dim=other) / (weight.sum(dim=other) + EPS)
+            mean = line.mean(dim=-1)[..., None, None]
+            rebuilt.append(neighbour * mean)
+        out = normalise((1 - g) * out + g / 2 * (rebuilt[0] + rebuilt[1]), PHASOR_EPS)
+    return out

@@ -1,102 +1,107 @@
-"""The paper's learnable extension (Sec. 3.3): three small conv nets inside the zero-parameter cycle.
+"""The paper's learnable extension (Sec. 3.3), wired as the authors' released nets require.
 
-FG, A and BG each get a net of four convolutional layers with DenseNet-like connections (every
-layer sees the net's input and all earlier layers' outputs; 3x3 kernels, 4 channels per hidden
-layer, ReLU, one output channel):
+Three conv nets of four 3x3 layers with DenseNet-like connections (each layer sees the net's
+input and every earlier layer's output, input first; 4 channels per hidden layer, ReLU after the
+first three, one output channel), 2,127 parameters, Table 1's "2K":
 
-* ``net_alpha`` (1 input: A, 670 parameters),
-* ``net_fg`` (1 input: FG, 670 parameters),
-* ``net_bg`` (2 inputs: BG and the current frame, 787 parameters; the paper does not say
-  which two inputs, the reference notes infer these), which also fills in occluded background.
+* ``modelA`` (1 input, 670 parameters) turns the motion evidence into the first mask and, at
+  every seed frame, refines the corrected mask;
+* ``modelFG`` (1 input, 670) makes the first foreground from ``g * A * (-F)``, the correction
+  a foreground of zeros would receive (``g = sigmoid`` of an init gain);
+* ``modelBG`` (2 inputs, 787) makes the first background from the same correction of a
+  background of zeros, ``g' * (1 - A) * (-F)``, and the mask A: it fills in what A hides.
 
-2,127 parameters in all, Table 1's "2K". At every seed step each state becomes the weighted
-average ``(1 - w_t) * state + w_t * net(state)`` of the updated state and its net's output;
-``w_t`` is a trainable per-step gain that is 1 at the first step (the net alone initialises the
-state) and starts decaying, so that later steps rely more and more on the updated states. After
-the seed frames the state is rolled forward as in the zero-parameter model.
-
-The last layer of each net starts as the identity on its first input, so the untrained
-extension behaves like the zero-parameter model and training only has to learn improvements.
+That is the paper's "for initializing the spatial states FG, BG, and A we use three different
+convolutional networks": the first estimates (frames 0 and 1) are the nets' outputs, clamped to
+[0, 1]; the state at frame 1 is the moved state alone (the estimate of frame 1 only starts
+``T``). The paper's "weighted average between the updated state and the output of the
+convolutional network" with "a decaying gain" has no tensor in the release; under the reading
+the authors' nets fit best it applies to A: after each seed frame's correction
+``A <- (1 - w_i) A + w_i * clamp(modelA(A))`` with ``w_i = 1 / (i + 2)`` (1/2 at frame 0,
+decaying), and FG and BG keep their corrected values. Everything else is
+:mod:`motionseg.zero_param`. The module and layer names are the release's, so that the authors'
+checkpoint loads as it is (:mod:`motionseg.authors`).
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from .zero_param import N_STEPS, Layers, Options, ZeroParamModel
+from .states import Layers
+from .zero_param import N_INIT, Options, ZeroParamModel, soft_clamp
 
 
-class DenseNet4(nn.Module):
-    """Four 3x3 conv layers with dense connections, ReLU between, one output channel."""
+class DenseNet(nn.Module):
+    """Four 3x3 conv layers ``c1 .. c4`` with dense connections (input first), one output channel."""
 
-    def __init__(self, in_channels: int, growth: int = 4, layers: int = 4) -> None:
+    def __init__(self, in_channels: int, growth: int = 4) -> None:
         super().__init__()
-        self.convs = nn.ModuleList()
-        channels = in_channels
-        for i in range(layers):
-            out = 1 if i == layers - 1 else growth
-            self.convs.append(nn.Conv2d(channels, out, 3, padding=1))
-            channels += out
-        last = self.convs[-1]
-        with torch.no_grad():  # start as the identity on the first input channel
-            last.weight.mul_(0.01)
-            last.weight[0, 0].zero_()
-            last.weight[0, 0, 1, 1] = 1.0
-            last.bias.zero_()
-        # Channels-last weights and inputs make the model's training step about 1.25x cheaper
-        # on the CPU (benchmarks/bench_train_step.py); results are unchanged.
-        self.to(memory_format=torch.channels_last)
+        self.c1 = nn.Conv2d(in_channels, growth, 3, padding=1)
+        self.c2 = nn.Conv2d(in_channels + growth, growth, 3, padding=1)
+        self.c3 = nn.Conv2d(in_channels + 2 * growth, growth, 3, padding=1)
+        self.c4 = nn.Conv2d(in_channels + 3 * growth, 1, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        feats = [x.contiguous(memory_format=torch.channels_last)]
-        for i, conv in enumerate(self.convs):
-            y = conv(torch.cat(feats, 1))
-            if i < len(self.convs) - 1:
-                y = torch.relu(y)
-            feats.append(y)
-        return feats[-1]
+        """B x C x H x W in, B x H x W out."""
+        feats = [x]
+        for conv in (self.c1, self.c2, self.c3):
+            feats.append(torch.relu(conv(torch.cat(feats, 1))))
+        return self.c4(torch.cat(feats, 1))[:, 0]
+
+
+@dataclass(frozen=True)
+class LearnableOptions(Options):
+    """The zero-parameter model's readings, and where the nets act."""
+
+    refine_alpha: bool = True  # modelA also refines A after every seed frame's correction
 
 
 class LearnableModel(ZeroParamModel):
-    """The paper's zero-parameter model with three learnable nets (2,127 parameters)."""
+    """The paper's zero-parameter model with three nets (2,127 parameters)."""
 
-    def __init__(self, options: Options | dict[str, Any] | None = None, n_steps: int = N_STEPS) -> None:
-        super().__init__(options, n_steps)
-        self.nets = nn.ModuleDict({"alpha": DenseNet4(1), "fg": DenseNet4(1), "bg": DenseNet4(2)})
-        # blend weights as logits: 1 at the first step (fixed), then decaying from 0.5
-        decay = torch.tensor([0.5 / (1 + 0.5 * k) for k in range(n_steps)])
-        for name in self.nets:
-            self.gains[f"mix_{name}"] = nn.Parameter(torch.logit(decay))
-            self.gain_kinds[f"mix_{name}"] = "logit"
+    options_class: ClassVar[type[Options]] = LearnableOptions
+
+    def __init__(self, options: Options | dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.nets = nn.ModuleDict({"modelA": DenseNet(1), "modelFG": DenseNet(1), "modelBG": DenseNet(2)})
         self.disabled: set[str] = set()  # nets switched off, for ablations
 
     def without(self, *names: str) -> "LearnableModel":
-        """Switch the named nets off (their states are then left as the filter made them)."""
+        """Switch the named nets off (``modelA``, ``modelFG``, ``modelBG``): their step keeps the filter's value."""
         unknown = set(names) - set(self.nets)
         if unknown:
             raise ValueError(f"unknown nets {sorted(unknown)}: allowed are {sorted(self.nets)}")
         self.disabled = set(names)
         return self
 
-    def net_input(self, name: str, x: Tensor, layers: Layers, obs: Tensor | None) -> Tensor | None:
-        """What the net of state ``name`` sees (``None``: nothing to refine with)."""
-        if name == "bg":
-            return None if obs is None else torch.stack([x, obs], 1)
-        return x[:, None]
+    def _net(self, name: str, x: Tensor, fallback: Tensor) -> Tensor:
+        return fallback if name in self.disabled else self.nets[name](x).clamp(0.0, 1.0)
 
-    def blend_weight(self, name: str, t: int, first: bool, layers: Layers) -> Tensor | float:
-        """Weight of the net's output in the state: 1 at the first step, then a per-step gain."""
-        return 1.0 if first else self.gain(f"mix_{name}", t)
+    def estimate(self, x: Tensor, k: int) -> Layers:
+        """The first estimate at frame ``k``: the nets' outputs from the motion evidence and the frame."""
+        frame = x[:, k]
+        evidence = soft_clamp(self.gains["learnableGainsInit"][3, 0] * (x[:, k + 1] - frame).abs())
+        alpha = self._net("modelA", evidence[:, None], evidence)
+        g_fg = torch.sigmoid(self.gains["learnableGainsInit"][0, k])
+        g_bg = torch.sigmoid(self.gains["learnableGainsInit"][1, k])
+        fg = self._net("modelFG", (g_fg * alpha * -frame)[:, None], alpha * frame)
+        bg = self._net("modelBG", torch.stack([g_bg * (1 - alpha) * -frame, alpha], 1), frame)
+        return Layers(fg=fg, bg=bg, alpha=alpha)
 
-    def refine(self, name: str, x: Tensor, t: int, layers: Layers, obs: Tensor | None, first: bool) -> Tensor:
-        """The weighted average of the updated state and its net's output."""
-        if name in self.disabled:
-            return x
-        inp = self.net_input(name, x, layers, obs)
-        if inp is None:
-            return x
-        out = self.nets[name](inp)[:, 0]
-        w = self.blend_weight(name, t, first, layers)
-        return ((1 - w) * x + w * out).clamp(0.0, 1.0)
+    def blend_estimate(self, moved: Layers, estimate: Layers) -> Layers:
+        """At frame 1 the moved state alone (the estimate of frame 1 only started ``T``)."""
+        return moved
+
+    def refine(self, layers: Layers, i: int, estimate: Layers | None) -> Layers:
+        """``A <- (1 - w) A + w * modelA(A)``, ``w = 1 / (i + 2)``."""
+        if not self.options.refine_alpha or "modelA" in self.disabled:  # type: ignore[attr-defined]
+            return layers
+        w = 1.0 / (i + 2)
+        alpha = (1 - w) * layers.alpha + w * self.nets["modelA"](layers.alpha[:, None]).clamp(0.0, 1.0)
+        return Layers(fg=layers.fg, bg=layers.bg, alpha=alpha)
+
+
+assert N_INIT == 2  # the init block of the release has two columns, one per first estimate

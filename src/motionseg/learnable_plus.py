@@ -1,4 +1,4 @@
-"""Our learnable model: the paper's nets (:mod:`motionseg.learnable`) inside our zero-parameter model.
+"""Our learnable model: the paper's three nets (:mod:`motionseg.cycle_nets`) inside our zero-parameter model.
 
 All steps of :mod:`motionseg.zero_param_plus` are on, including both backward looks over the
 seed frames (``smooth_background``, ``smooth_layers``), and one option of its own:
@@ -10,7 +10,8 @@ seed frames (``smooth_background``, ``smooth_layers``), and one option of its ow
   the alpha correction turned that bias into spurious mask blobs, and these moved with the
   digit as ghosts (the book's learnable-extension chapter shows it).
 
-With every option off the model is exactly the paper's learnable extension.
+With every option off the model is exactly the first reading of the paper's learnable extension
+(:mod:`motionseg.cycle_nets`).
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .learnable import LearnableModel
-from .zero_param import Layers
+from .cycle_nets import CycleNets
+from .cycle import Layers
 from .zero_param_plus import PlusOptions, ZeroParamPlus
 
 
@@ -36,7 +37,7 @@ class LearnablePlusOptions(PlusOptions):
     STEPS: ClassVar[tuple[str, ...]] = PlusOptions.STEPS + ("bg_gate",)
 
 
-class LearnablePlus(LearnableModel, ZeroParamPlus):
+class LearnablePlus(CycleNets, ZeroParamPlus):
     """The paper's three nets in our zero-parameter model, with the background gate."""
 
     options_class = LearnablePlusOptions

@@ -2,8 +2,10 @@
 
 * ``ladder``: from the paper's zero-parameter model to our learnable one, one change at a
   time, each rung a named option set (the paper's learnable extension beside it);
-* ``readings``: the paper's zero-parameter model under each reading we did *not* choose where
-  the paper is silent, and without its phase filter (Fig. 2c) or its DoG.
+* ``readings``: the authors' released weights (``zero_param_authors``, ``learnable_authors``)
+  run under the readings they chose and under each alternative, one change at a time, and
+  without the phase filter (Fig. 2c) or the DoG. Nothing is trained: this table is how the
+  released weights decided the readings the paper leaves open.
 
 Every variant that changes what is trained is trained with the same schedule (the quick
 profile's training settings of its model: 300 steps of 8 sequences), starting where its
@@ -38,6 +40,12 @@ class Variant:
     options: dict[str, Any] = field(default_factory=dict)  # changes to the model's default options
     init_from: str | None = None  # key of the variant whose gains it starts from
     reuse: str | None = None  # key of the variant whose weights it uses, untrained
+    without: tuple[str, ...] = ()  # nets switched off (learnable models)
+
+    @property
+    def released(self) -> bool:
+        """Whether the variant runs the authors' released weights (nothing to train)."""
+        return self.model in zoo.AUTHORS
 
 
 def _plus(**steps: bool) -> dict[str, Any]:
@@ -55,6 +63,7 @@ def _learnable_plus(**steps: bool) -> dict[str, Any]:
 TABLES: dict[str, list[Variant]] = {
     "ladder": [
         Variant("zero_param", "the paper's zero-parameter model", "zero_param"),
+        Variant("cycle", "our first reading of the paper's cycle (the base of ours)", "zero_param_plus", _plus()),
         Variant("motion", "+ motion from the phase correlation of frame differences", "zero_param_plus",
                 _plus(motion_from_differences=True)),
         Variant("kalman", "+ Kalman-scaled gains", "zero_param_plus",
@@ -79,13 +88,22 @@ TABLES: dict[str, list[Variant]] = {
                 reuse="bg_gate"),
     ],
     "readings": [
-        Variant("zero_param", "as we read the paper", "zero_param"),
-        Variant("combine_alpha", "T~ from the phase differences of A only", "zero_param", {"combine": "alpha"}),
-        Variant("fg_frame", "FG initialised as the whole frame", "zero_param", {"fg_init": "frame"}),
-        Variant("uniform", "phase filter averages increments uniformly", "zero_param", {"filter_weight": "uniform"}),
-        Variant("ramp", "phase filter rebuilds the whole ramp", "zero_param", {"filter_kind": "ramp"}),
-        Variant("no_phase_filter", "without the phase filter (Fig. 2c)", "zero_param", {"phase_filter": False}),
-        Variant("no_dog", "without the DoG on A", "zero_param", {"dog": False}),
+        Variant("zero_param_authors", "the authors' zero-parameter weights, readings as chosen", "zero_param_authors"),
+        Variant("rows_a_fg_bg", "gain rows in the order A, FG, BG (the authors' later code)", "zero_param_authors",
+                {"rows": "a,fg,bg"}),
+        Variant("bg_outside", "first BG: the frame outside the first A", "zero_param_authors",
+                {"bg_estimate": "outside"}),
+        Variant("uniform", "phase filter averages increments uniformly", "zero_param_authors",
+                {"filter_weight": "uniform"}),
+        Variant("no_dog_bias", "DoG without its fourth gain as an offset", "zero_param_authors", {"dog_bias": False}),
+        Variant("no_alpha_clamp", "A not clamped after it is moved", "zero_param_authors", {"clamp_moved_alpha": False}),
+        Variant("no_phase_filter", "without the phase filter (Fig. 2c)", "zero_param_authors", {"phase_filter": False}),
+        Variant("no_dog", "without the DoG on A", "zero_param_authors", {"dog": False}),
+        Variant("learnable_authors", "the authors' learnable weights, readings as chosen", "learnable_authors"),
+        Variant("nets_first_only", "nets only for the first estimates (no refinement of A)", "learnable_authors",
+                {"refine_alpha": False}),
+        Variant("no_nets", "the learnable gains without their nets", "learnable_authors",
+                without=("modelA", "modelFG", "modelBG")),
     ],
 }
 
@@ -108,7 +126,7 @@ def run(table: str, profile: str | None = None, root: Path | None = None, n_test
     command = command_line()
     start = time.perf_counter()
     for v in variants:
-        if v.reuse:
+        if v.reuse or v.released:
             continue
         # the same schedule for every variant: its model's quick training settings; a learnable
         # variant starts from the gains of the zero-parameter variant of its model's name
@@ -120,9 +138,7 @@ def run(table: str, profile: str | None = None, root: Path | None = None, n_test
               command=command)
     predictors = {}
     for v in variants:
-        model = zoo.load(v.model, checkpoint_of(table, v, root))
-        if v.reuse:  # the same weights under this variant's options
-            model = _with_options(v, model)
+        model = _load(table, v, root)
         predictors[v.key] = evaluate.model_predictor(model.to(device), device=device)
     n = n_test or prof.n_test
     test = evaluate.evaluate(predictors, n=n, batch_size=prof.eval_batch_size, progress=progress)
@@ -130,9 +146,9 @@ def run(table: str, profile: str | None = None, root: Path | None = None, n_test
                             progress=progress)
     rows = []
     for v in variants:
-        ckpt_model = zoo.load(v.model, checkpoint_of(table, v, root))
+        ckpt_model = _load(table, v, root)
         rows.append({"key": v.key, "label": v.label, "model": v.model, "options": v.options, "reuse": v.reuse,
-                     "init_from": v.init_from, "gains": _count(ckpt_model, gains=True),
+                     "init_from": v.init_from, "without": list(v.without), "gains": _count(ckpt_model, gains=True),
                      "parameters": _count(ckpt_model, gains=False),
                      "trained_steps": ckpt_model.trained_steps,
                      "test": _summary(test[v.key]), "validation": _summary(val[v.key])})
@@ -141,6 +157,17 @@ def run(table: str, profile: str | None = None, root: Path | None = None, n_test
            "rows": rows, "provenance": provenance(device, time.perf_counter() - start, command=command)}
     write_json(out, root / table / f"table_{prof.name}.json")
     return out
+
+
+def _load(table: str, v: Variant, root: Path) -> Any:
+    """The variant's model: released weights, its own checkpoint, or another variant's weights."""
+    if v.released:
+        model = zoo.load(v.model, options=v.options or None)
+    else:
+        model = zoo.load(v.model, checkpoint_of(table, v, root))
+        if v.reuse:  # the same weights under this variant's options
+            model = _with_options(v, model)
+    return model.without(*v.without) if v.without else model
 
 
 def _with_options(v: Variant, source: Any) -> Any:

@@ -1,77 +1,85 @@
-"""The paper's zero-parameter model (Farazi & Behnke 2020, Sec. 3.1-3.2, Fig. 1), nothing added.
+"""The paper's zero-parameter model (Farazi & Behnke 2020, Sec. 3.1-3.2, Fig. 1), wired as the authors' weights require.
 
-State per sequence: foreground ``FG``, background ``BG``, alpha mask ``A`` (H x W images)
-and the motion ``T`` (complex H x W unit phasors, see :mod:`motionseg.fourier`). One step
-of the prediction-correction cycle, for an observed frame ``F_t``:
+State per sequence: foreground ``FG``, background ``BG``, alpha mask ``A`` (H x W images) and
+the motion ``T`` (complex H x W unit phasors, ``FFT(later) = FFT(earlier) * T``, see
+:mod:`motionseg.fourier`). The paper leaves much open; the authors' released checkpoint of this
+model (194 trained gains) decided each reading: run under every candidate reading, it predicts
+best under this one (the book's zero-parameter chapter has the table).
 
-1. **prediction**: FG and A are moved by phase-adding ``T`` to their Fourier transforms
-   (the Frequency Domain Transformer Network step); BG stays. The frame is composed by
-   eq. 3, ``F_hat = A * FG + (1 - A) * BG``.
-2. **correction**: FG, BG and A each take one step along the hard-wired gradient of the
-   squared error ``0.5 * (F_hat - F_t)**2``, times a per-step gain: ``e * A`` for FG,
-   ``e * (1 - A)`` for BG and ``e * (FG - BG)`` for A (``e = F_hat - F_t``).
-3. **filtering of A**: a difference of Gaussians (blob-like masks), with per-step gains.
-4. **motion update**: ``T~`` combines the phase difference of ``FFT(A_t)`` against
-   ``FFT(A_t-1)`` with that of ``FFT(FG_t)`` against ``FFT(FG_t-1)``; ``T`` becomes the
-   gain-weighted average of ``T_t-1`` and ``T~``, then goes through the averaging phase
-   filter (adjacent frequencies differ by a near-constant phase) with its own per-step gain.
+**Start.** For the first two frames ``k = 0, 1`` a first estimate of the state is made from the
+frames alone: ``A_k = soft(s * |F_k+1 - F_k|)`` (motion evidence; ``s`` a raw gain),
+``FG_k = A_k * F_k`` and ``BG_k = F_k``. ``T`` starts as the phase difference of these two
+estimates: ``T~ = b * PD(FG_0 -> FG_1) + (1 - b) * PD(A_0 -> A_1)``, renormalised.
 
-After the seed frames no observation is used: FG and A are rolled forward by ``T``.
+**The cycle**, for every frame ``i`` from 0 on:
 
-Where the paper is silent we chose the simplest reading that works (the book's
-zero-parameter chapter shows each alternative with its number, on validation data):
+1. **phase filter** (from ``i = 1``): ``T`` is smoothed along rows, then columns, assuming a
+   near-constant phase increment between neighbouring frequencies (both neighbours, increments
+   averaged per line weighted by the spectral energy, then over the lines; the authors'
+   helper module);
+2. **prediction** (from ``i = 1``): FG and A are moved by ``T`` (A clamped to [0, 1]), BG stays;
+   at ``i = 1`` the moved state is averaged half and half with the estimate of frame 1;
+   the frame is composed by eq. 3, ``F_hat = A * FG + (1 - A) * BG``;
+3. **correction** (seed frames only): each state takes one step along the hard-wired gradient
+   of ``0.5 * (F_hat - F_i)**2`` times its gain ``g = sigmoid(.)`` for this frame:
+   ``A <- soft(A - g_A * e * (FG - BG))``, ``FG <- clamp(FG - g_FG * e * A)``,
+   ``BG <- clamp(BG - g_BG * e * (1 - A))`` with ``e = F_hat - F_i``;
+4. **difference of Gaussians on A** (blob-like masks):
+   ``A <- soft(A + d2 * (G(|d1|) * A - G(|d0|) * A) + d3)``, four raw gains per frame;
+5. **motion update** (from ``i = 1``): ``T~`` from the phase differences of the corrected A and
+   FG of the previous and this frame, weighted by ``b_i = sigmoid(.)``, and
+   ``T <- normalise((1 - u_i) * T + u_i * T~)`` with ``u_i = sigmoid(.)``.
 
-* **the state before the cycle**: the first two observed steps *initialise* A, FG and BG
-  from the frames: A is the motion evidence ``|F_t - F_t-1|`` times a per-step gain, then
-  DoG-filtered; FG is the frame where A is (``A * F_t``); BG is the previous frame. ``T`` is
-  initialised from these two steps of A and FG (the paper says so for its learnable
-  extension);
-* **the combination of the two phase differences**: the mean of the two unit phasors;
-* **the average in the phase filter**: weighted by the spectral energy of the pairs that
-  gave ``T~`` (an option of the authors' code).
+After the seed frames no observation is used: FG and A are moved by ``T``, the composed frame
+(clamped to [0, 1]) is the prediction. ``soft(a) = sigmoid(10 a - 5)`` and the hard clamp are
+both in the authors' helper module.
 
-Every gain is a trainable scalar per time step, stored as a logarithm (positive gains) or a
-logit (weights in [0, 1]) and trained by backpropagation through time. Table 1 counts this
-model as having 0 parameters; :func:`count_gains` reports the gains.
-
-The steps are methods, so that :mod:`motionseg.zero_param_plus` can replace single steps of
-the cycle by ours, under options of their own.
+The gains are stored under the names and shapes of the authors' release, so that their
+checkpoint loads as it is (:mod:`motionseg.authors`): ``learnableGains`` (3 x 20, rows FG, BG,
+A: the correction gains), ``learnableGainsInit`` (7 x 2; entry (3, 0) is ``s``),
+``learnableGainsF`` (1 x 20, ``u``), ``learnableGainsTeS`` (1 x 20, ``b``; column 0 weights the
+start of ``T``) and ``learnableGainsDOG`` (4 x 20, ``d0 .. d3``). Column ``i`` belongs to frame
+``i``; only the seed frames' columns are used. Like the authors we start them all at 0. Table 1
+counts this model as having 0 parameters; :func:`count_gains` reports the gains (194 stored; the
+seed frames' columns and one entry of the init block are used).
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from . import fourier
+from .states import Layers, States
 from .validation import check_seed_frames
 
-N_STEPS = 20  # gains per time step, for the 20 frames of a sequence
-N_INIT = 2  # observed steps that initialise A, FG and BG (and from them T)
-DOG_TERMS = ("amplitude", "surround", "sigma_centre", "sigma_surround")
+N_STEPS = 20  # gain columns, one per frame of a sequence (the authors' shapes)
+N_INIT = 2  # frames with a first estimate from the frames alone
+ROWS = {"fg,bg,a": ("fg", "bg", "alpha"), "a,fg,bg": ("alpha", "fg", "bg")}
+GAIN_SHAPES = {"learnableGains": (3, N_STEPS), "learnableGainsInit": (7, N_INIT), "learnableGainsF": (1, N_STEPS),
+               "learnableGainsTeS": (1, N_STEPS), "learnableGainsDOG": (4, N_STEPS)}
+SIGMA_FLOOR = 1e-3  # a DoG width of 0 px is the identity; the floor keeps the response finite
 
 
 @dataclass(frozen=True)
 class Options:
-    """Readings where the paper is silent, and the switches of its Fig. 2c.
+    """The readings the authors' weights chose (defaults) and the alternatives they ruled out.
 
-    The defaults are the paper's model as we read it; the other values are the alternatives
-    the book compares them with.
+    The book's zero-parameter chapter runs the released weights under each alternative.
     """
 
-    combine: str = "mean"  # T~ from A and FG: "mean" of both phase differences, or "alpha" only
-    filter_weight: str = "energy"  # phase filter's average of increments: "energy" or "uniform"
+    rows: str = "fg,bg,a"  # which state each row of learnableGains corrects
+    bg_estimate: str = "frame"  # first BG: the whole "frame", or the frame "outside" the first A
+    filter_weight: str = "energy"  # phase filter: line means weighted by spectral "energy", or "uniform"
     phase_filter: bool = True  # Fig. 2c switches it off
     dog: bool = True
-    fg_init: str = "masked"  # FG at the initialising steps: the frame "masked" by A, or the whole "frame"
-    filter_kind: str = "neighbour"  # phase filter: rebuild from the "neighbour", or the whole "ramp"
+    dog_bias: bool = True  # the DoG's fourth gain as an offset inside the soft clamp
+    clamp_moved_alpha: bool = True  # A clamped to [0, 1] after it is moved by T
 
     ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {
-        "combine": ("mean", "alpha"), "filter_weight": ("energy", "uniform"),
-        "fg_init": ("masked", "frame"), "filter_kind": ("neighbour", "ramp")}
+        "rows": tuple(ROWS), "bg_estimate": ("frame", "outside"), "filter_weight": ("energy", "uniform")}
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -95,51 +103,25 @@ class Options:
         return cls(**values)
 
 
-@dataclass
-class Layers:
-    """The spatial states, each B x H x W."""
-
-    fg: Tensor
-    bg: Tensor
-    alpha: Tensor
-    seen: Tensor | None = None  # used by our models: how surely each BG pixel has been observed
+def soft_clamp(a: Tensor) -> Tensor:
+    """``sigmoid(10 a - 5)``: the authors' soft clamp of A to (0, 1)."""
+    return torch.sigmoid(10 * a - 5)
 
 
-@dataclass
-class States:
-    """Per-step states for figures: each list entry is B x H x W (``motion`` complex)."""
-
-    fg: list[Tensor] = field(default_factory=list)
-    bg: list[Tensor] = field(default_factory=list)
-    alpha: list[Tensor] = field(default_factory=list)
-    motion: list[Tensor] = field(default_factory=list)
-    velocity: list[Tensor] = field(default_factory=list)  # B x 2, (dy, dx) px/frame
-    frame: list[Tensor] = field(default_factory=list)  # composed prediction of each step
-
-    def stacked(self) -> dict[str, Tensor]:
-        """All states stacked along time (B x steps x ...), detached."""
-        return {k: torch.stack([x.detach() for x in v], 1) for k, v in self.__dict__.items() if v}
-
-    def record(self, keep: bool, layers: Layers, motion: Tensor, frame: Tensor) -> None:
-        """Append one step's states (if ``keep``)."""
-        if keep:
-            for name, value in (("fg", layers.fg), ("bg", layers.bg), ("alpha", layers.alpha),
-                                ("motion", motion), ("velocity", fourier.estimate_shift(motion)),
-                                ("frame", frame)):
-                getattr(self, name).append(value.detach())
-
-
-def _stored(value: float, kind: str) -> float:
-    """A gain as its trainable parameter: its logarithm, or its logit."""
-    return math.log(value) if kind == "log" else math.log(value / (1 - value))
+def blur(x: Tensor, sigma: Tensor) -> Tensor:
+    """Circular Gaussian blur (unit sum) of width ``|sigma|`` px, in the Fourier domain."""
+    h, w = x.shape[-2:]
+    fy, fx = fourier.frequencies(h, w, x.device)
+    resp = torch.exp(-2 * torch.pi ** 2 * (sigma.abs() + SIGMA_FLOOR) ** 2 * (fy ** 2 + fx ** 2))
+    return torch.fft.ifft2(torch.fft.fft2(x) * resp).real
 
 
 class ZeroParamModel(nn.Module):
-    """The paper's FDTN prediction-correction model: zero network parameters, per-step gains."""
+    """The paper's FDTN prediction-correction model: zero network parameters, per-frame gains."""
 
     options_class: ClassVar[type[Options]] = Options
 
-    def __init__(self, options: Options | dict[str, Any] | None = None, n_steps: int = N_STEPS) -> None:
+    def __init__(self, options: Options | dict[str, Any] | None = None) -> None:
         super().__init__()
         if isinstance(options, dict):
             options = self.options_class.from_dict(options)
@@ -147,176 +129,132 @@ class ZeroParamModel(nn.Module):
         if type(self.options) is not self.options_class:
             raise ValueError(f"{type(self).__name__} takes {self.options_class.__name__}, "
                              f"got {type(self.options).__name__}")
-        self.n_steps = n_steps
-        self.gain_kinds: dict[str, str] = {}
-        self.gains = nn.ParameterDict()
-        for name, (value, kind, steps) in self.initial_gains().items():
-            terms = value if isinstance(value, tuple) else (value,)
-            raw = torch.tensor([_stored(float(v), kind) for v in terms]).repeat(steps, 1)
-            self.gains[name] = nn.Parameter(raw if len(terms) > 1 else raw[:, 0].clone())
-            self.gain_kinds[name] = kind
+        self.gains = nn.ParameterDict({k: nn.Parameter(torch.zeros(shape)) for k, shape in GAIN_SHAPES.items()})
 
-    def initial_gains(self) -> dict[str, tuple[float | tuple[float, ...], str, int]]:
-        """Gains as (value per step, stored as "log" or "logit", number of steps).
+    # -- gains ---------------------------------------------------------------------------------
+    def correction_gain(self, state: str, i: int) -> Tensor:
+        """``g`` of ``state`` ("fg", "bg" or "alpha") at frame ``i``, in (0, 1)."""
+        row = ROWS[self.options.rows].index(state)
+        return torch.sigmoid(self.gains["learnableGains"][row, i])
 
-        Set by hand so that the untrained model already segments; training refines them.
-        """
-        gains: dict[str, tuple[float | tuple[float, ...], str, int]] = {
-            "fg": (0.5, "log", self.n_steps),  # step size of the FG correction
-            "bg": (0.5, "log", self.n_steps),  # ... of the BG correction
-            "alpha": (2.0, "log", self.n_steps),  # ... of the A correction
-            "init_alpha": (4.0, "log", N_INIT),  # motion evidence into A, at the initialising steps
-            "motion": (0.5, "logit", self.n_steps),  # weight of T~ in the average with T_t-1
-            "phase_filter": (0.5, "logit", self.n_steps),  # blend of T with its filtered version
-        }
-        if self.options.dog:
-            # A + amplitude * (G(sigma_centre) * A - surround * G(sigma_surround) * A)
-            gains["dog"] = ((0.5, 1.0, 0.7, 4.0), "log", self.n_steps)
-        return gains
+    def motion_weights(self, i: int) -> tuple[Tensor, Tensor]:
+        """``(b, u)`` at frame ``i``: FG's weight in ``T~``, and ``T~``'s weight in the new ``T``."""
+        return (torch.sigmoid(self.gains["learnableGainsTeS"][0, i]),
+                torch.sigmoid(self.gains["learnableGainsF"][0, i]))
 
-    def gain(self, name: str, t: int) -> Tensor:
-        """The gain ``name`` at step ``t`` (the last stored step for later ones)."""
-        raw = self.gains[name][min(t, len(self.gains[name]) - 1)]
-        return raw.exp() if self.gain_kinds[name] == "log" else torch.sigmoid(raw)
-
-    # -- the pieces of one step --------------------------------------------------------------
+    # -- the pieces of the cycle ---------------------------------------------------------------
     def min_seed_frames(self) -> int:
-        """Seed frames the model needs: the initialising steps and the frame before them."""
+        """The first estimates need frames 0 to 2."""
         return N_INIT + 1
 
-    def init_steps(self, n_seed: int) -> int:
-        """Observed steps before the first prediction-correction step."""
-        return N_INIT
+    def estimate(self, x: Tensor, k: int) -> Layers:
+        """The first estimate of the state at frame ``k`` (0 or 1), from the frames alone."""
+        frame = x[:, k]
+        alpha = soft_clamp(self.gains["learnableGainsInit"][3, 0] * (x[:, k + 1] - frame).abs())
+        bg = frame if self.options.bg_estimate == "frame" else (1 - alpha) * frame
+        return Layers(fg=alpha * frame, bg=bg, alpha=alpha)
 
-    def initialise(self, x: Tensor, t: int, motion: Tensor | None, layers: Layers | None) -> Layers | None:
-        """A, FG and BG at an initialising step ``t`` (1 or 2), from the frames ``F_t-1`` and ``F_t``."""
-        obs, last = x[:, t], x[:, t - 1]
-        alpha = self.filter_alpha(self.gain("init_alpha", t - 1) * (obs - last).abs(), t)
-        fg = obs * alpha if self.options.fg_init == "masked" else obs
-        return Layers(fg=fg, bg=last, alpha=alpha)
+    def measure_motion(self, before: Layers, after: Layers, i: int) -> tuple[Tensor, Tensor]:
+        """``T~`` between two states (unit phasors) and the spectral energy behind it."""
+        b = self.motion_weights(i)[0]
+        cross_a = fourier.cross_power(before.alpha, after.alpha)
+        cross_f = fourier.cross_power(before.fg, after.fg)
+        measured = b * fourier.unit_spectrum(cross_f) + (1 - b) * fourier.unit_spectrum(cross_a)
+        return fourier.normalise(measured, fourier.PHASOR_EPS), b * cross_f.abs() + (1 - b) * cross_a.abs()
 
-    @staticmethod
-    def predict_layers(fg: Tensor, alpha: Tensor, motion: Tensor) -> tuple[Tensor, Tensor]:
-        """The prediction step: move FG and A by ``T`` (A kept in [0, 1]); BG stays."""
-        return fourier.apply_motion(fg, motion), fourier.apply_motion(alpha, motion).clamp(0.0, 1.0)
+    def filter_motion(self, motion: Tensor, energy: Tensor) -> Tensor:
+        """The phase filter: the averaging filter of the authors' helper module, full strength."""
+        if not self.options.phase_filter:
+            return motion
+        weight = energy if self.options.filter_weight == "energy" else None
+        return fourier.two_sided_phase_filter(motion, 1.0, weight)
+
+    def observe_motion(self, x: Tensor, i: int, motion: Tensor) -> Tensor:
+        """Motion to predict frame ``i`` with: ``T`` as the cycle left it (a hook for diagnostics)."""
+        return motion
+
+    def predict_layers(self, fg: Tensor, alpha: Tensor, motion: Tensor) -> tuple[Tensor, Tensor]:
+        """The prediction step: move FG and A by ``T``; BG stays."""
+        alpha = fourier.apply_motion(alpha, motion)
+        return fourier.apply_motion(fg, motion), alpha.clamp(0.0, 1.0) if self.options.clamp_moved_alpha else alpha
 
     @staticmethod
     def compose(fg: Tensor, bg: Tensor, alpha: Tensor) -> Tensor:
         """Eq. 3: ``A * FG + (1 - A) * BG``."""
         return alpha * fg + (1 - alpha) * bg
 
-    def correct(self, layers: Layers, obs: Tensor, t: int) -> Layers:
-        """One gradient step on ``0.5 * (F_hat - F_t)**2`` for FG, BG and A, each with its gain.
-
-        Then the DoG filter on A.
-        """
+    def correct(self, layers: Layers, obs: Tensor, i: int) -> Layers:
+        """One gradient step on ``0.5 * (F_hat - F_i)**2`` per state (all from the same state), then the DoG."""
         fg, bg, alpha = layers.fg, layers.bg, layers.alpha
         err = self.compose(fg, bg, alpha) - obs
-        new_alpha = (alpha - self.gain("alpha", t) * err * (fg - bg)).clamp(0.0, 1.0)
-        return Layers(fg=fg - self.gain("fg", t) * err * alpha,
-                      bg=bg - self.gain("bg", t) * err * (1 - alpha),
-                      alpha=self.filter_alpha(new_alpha, t), seen=layers.seen)
+        new_alpha = soft_clamp(alpha - self.correction_gain("alpha", i) * err * (fg - bg))
+        return Layers(fg=(fg - self.correction_gain("fg", i) * err * alpha).clamp(0.0, 1.0),
+                      bg=(bg - self.correction_gain("bg", i) * err * (1 - alpha)).clamp(0.0, 1.0),
+                      alpha=self.filter_alpha(new_alpha, i))
 
-    def filter_alpha(self, alpha: Tensor, t: int) -> Tensor:
-        """Difference of Gaussians on A (blob-like masks), then clamp to [0, 1]."""
-        if self.options.dog:
-            amplitude, surround, sigma_c, sigma_s = self.gain("dog", t).unbind(-1)
-            h, w = alpha.shape[-2:]
-            resp = (fourier.gaussian_response(h, w, sigma_c, alpha.device)
-                    - surround * fourier.gaussian_response(h, w, sigma_s, alpha.device))
-            alpha = alpha + amplitude * torch.fft.ifft2(torch.fft.fft2(alpha) * resp).real
-        return alpha.clamp(0.0, 1.0)
+    def filter_alpha(self, alpha: Tensor, i: int) -> Tensor:
+        """Difference of Gaussians on A (blob-like masks), inside the soft clamp."""
+        if not self.options.dog:
+            return alpha
+        surround, centre, amplitude, bias = self.gains["learnableGainsDOG"][:, i].unbind(0)
+        out = alpha + amplitude * (blur(alpha, centre) - blur(alpha, surround))
+        return soft_clamp(out + bias if self.options.dog_bias else out)
 
-    def observe_motion(self, x: Tensor, t: int, motion: Tensor | None) -> Tensor | None:
-        """Motion to predict frame ``t`` with; the paper uses ``T`` as the last step left it."""
-        return motion
+    def update_motion(self, before: Layers, after: Layers, motion: Tensor, i: int) -> tuple[Tensor, Tensor]:
+        """``T <- normalise((1 - u) T + u T~)``; returns the new ``T`` and the energy behind ``T~``."""
+        measured, energy = self.measure_motion(before, after, i)
+        u = self.motion_weights(i)[1]
+        return fourier.normalise((1 - u) * motion + u * measured, fourier.PHASOR_EPS), energy
 
-    def update_motion(self, before: Layers, after: Layers, motion: Tensor | None, t: int) -> Tensor:
-        """``T~`` from the phase differences of A and of FG between two steps, averaged into ``T``.
-
-        At the first estimate ``T~`` alone is ``T``; then ``T`` is phase-filtered.
-        """
-        cross_a = fourier.cross_power(before.alpha, after.alpha)
-        measured, energy = fourier.unit_spectrum(cross_a), cross_a.abs()
-        if self.options.combine == "mean":
-            cross_f = fourier.cross_power(before.fg, after.fg)
-            measured = fourier.normalise(measured + fourier.unit_spectrum(cross_f), fourier.PHASOR_EPS)
-            energy = energy + cross_f.abs()
-        if motion is not None:
-            g = self.gain("motion", t)
-            measured = fourier.normalise((1 - g) * motion + g * measured, fourier.PHASOR_EPS)
-        if self.options.phase_filter:
-            weight = energy if self.options.filter_weight == "energy" else None
-            if self.options.filter_kind == "ramp":
-                measured = fourier.phase_filter(measured, weight, self.gain("phase_filter", t))[0]
-            else:
-                measured = fourier.averaging_phase_filter(measured, self.gain("phase_filter", t), weight)
-        return measured
-
-    def refine(self, name: str, x: Tensor, t: int, layers: Layers, obs: Tensor | None, first: bool) -> Tensor:
-        """Hook for the learnable extension; the zero-parameter model keeps its states as they are.
-
-        ``name`` is ``"alpha"``, ``"fg"`` or ``"bg"``, ``x`` that state after step ``t``,
-        ``layers`` all states of the step (A, FG already refined), ``obs`` the frame (``None``
-        after the seed frames), ``first`` true at the first step with states.
-        """
-        return x
-
-    def finish_seed(self, x: Tensor, layers: Layers, motion: Tensor) -> Layers:
-        """After the last seed frame: the paper's model goes straight to predicting."""
+    def refine(self, layers: Layers, i: int, estimate: Layers | None) -> Layers:
+        """Hook for the learnable extension; the zero-parameter model keeps its states."""
         return layers
 
-    def roll_out(self, x: Tensor, layers: Layers, motion: Tensor, n_future: int,
-                 states: States, keep_states: bool) -> list[Tensor]:
-        """Predict ``n_future`` frames from the state alone: FG and A move by ``T``, BG stays."""
-        preds = []
-        for _ in range(n_future):
-            fg, alpha = self.predict_layers(layers.fg, layers.alpha, motion)
-            layers = Layers(fg=fg, bg=layers.bg, alpha=alpha, seen=layers.seen)
-            preds.append(self.compose(fg, layers.bg, alpha).clamp(0.0, 1.0))
-            states.record(keep_states, layers, motion, preds[-1])
-        return preds
+    def blend_estimate(self, moved: Layers, estimate: Layers) -> Layers:
+        """At frame 1: the moved state and the frame's own estimate, half and half."""
+        return Layers(fg=(moved.fg + estimate.fg) / 2, bg=(moved.bg + estimate.bg) / 2,
+                      alpha=(moved.alpha + estimate.alpha) / 2)
 
-    # -- the filter --------------------------------------------------------------------------
-    def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False
-            ) -> tuple[Tensor, States]:
-        """Filter the seed frames, then roll forward; returns (predictions, per-step states).
+    def first_estimates(self, x: Tensor) -> list[Layers]:
+        """The estimates of frames 0 and 1 (the learnable extension refines them with its nets)."""
+        return [self.estimate(x, k) for k in range(N_INIT)]
 
-        States are recorded after each observed frame from the second on, then after each
-        predicted frame (entry ``k`` belongs to frame ``k + 1``).
+    # -- the filter ----------------------------------------------------------------------------
+    def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False) -> tuple[Tensor, States]:
+        """Filter the seed frames, then roll forward; returns (predictions, per-frame states).
+
+        States are recorded for every frame from frame 1 on: after its correction for a seed
+        frame, after the move for a predicted one (entry ``k`` belongs to frame ``k + 1``).
         """
         n_future = check_seed_frames(seed_frames, min_seed=self.min_seed_frames(), n_future=n_future)
         x = seed_frames.to(torch.float32)
-        b, s, h, w = x.shape
-        n_init = self.init_steps(s)
+        b, n_seed, h, w = x.shape
         states = States()
-        layers: Layers | None = None
-        motion: Tensor | None = None
-        for t in range(1, s):
-            obs = x[:, t]
-            motion = self.observe_motion(x, t, motion)
-            if t <= n_init:
-                pred = x[:, t - 1]  # no motion known yet: the best guess is the last frame
-                new = self.initialise(x, t, motion, layers)
+        estimates = self.first_estimates(x)
+        motion, energy = self.measure_motion(estimates[0], estimates[1], 0)
+        layers = estimates[0]
+        preds = []
+        for i in range(n_seed + n_future):
+            if i == 0:
+                pred = self.compose(layers.fg, layers.bg, layers.alpha)
             else:
-                assert layers is not None and motion is not None
+                motion = self.observe_motion(x, i, self.filter_motion(motion, energy))
                 fg, alpha = self.predict_layers(layers.fg, layers.alpha, motion)
-                moved = Layers(fg=fg, bg=layers.bg, alpha=alpha, seen=layers.seen)
+                moved = Layers(fg=fg, bg=layers.bg, alpha=alpha)
+                if i < N_INIT:
+                    moved = self.blend_estimate(moved, estimates[i])
                 pred = self.compose(moved.fg, moved.bg, moved.alpha)
-                new = self.correct(moved, obs, t)
-            if new is not None:
-                first = layers is None
-                new.alpha = self.refine("alpha", new.alpha, t, new, obs, first)
-                new.fg = self.refine("fg", new.fg, t, new, obs, first)
-                new.bg = self.refine("bg", new.bg, t, new, obs, first)
-                if layers is not None:
-                    motion = self.update_motion(layers, new, motion, t)
-                layers = new
-            shown = layers if layers is not None else Layers(fg=x[:, 0], bg=obs, alpha=torch.zeros_like(obs))
-            states.record(keep_states, shown, motion if motion is not None else torch.ones_like(obs, dtype=torch.complex64), pred)
-        assert layers is not None and motion is not None
-        layers = self.finish_seed(x, layers, motion)
-        preds = self.roll_out(x, layers, motion, n_future, states, keep_states)
+                if i >= n_seed:
+                    layers = moved
+                    preds.append(pred.clamp(0.0, 1.0))
+                    states.record(keep_states, layers, motion, preds[-1])
+                    continue
+                layers = moved
+            new = self.refine(self.correct(layers, x[:, i], i), i, estimates[i] if i < N_INIT else None)
+            if i >= 1:
+                motion, energy = self.update_motion(previous, new, motion, i)
+                states.record(keep_states, new, motion, pred)
+            previous = layers = new
         out = torch.stack(preds, 1) if preds else x.new_zeros(b, 0, h, w)
         return out, states
 
@@ -326,7 +264,7 @@ class ZeroParamModel(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Network parameters, i.e. everything except the per-step gains."""
+    """Network parameters, i.e. everything except the per-frame gains."""
     return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("gains."))
 
 

@@ -1,7 +1,8 @@
-"""Our zero-parameter model: the paper's cycle (:mod:`motionseg.zero_param`) with steps of ours.
+"""Our zero-parameter model: the cycle as first read (:mod:`motionseg.cycle`) with steps of ours.
 
 Each step the paper does not have is a named option of :class:`PlusOptions`; with all of them
-off the model is exactly the paper's. On by default (the book's ladder adds them one at a time):
+off the model is exactly that first reading of the paper's model (before the authors' weights
+decided the readings, :mod:`motionseg.zero_param`). On by default (the book's ladder adds them one at a time):
 
 * ``motion_from_differences``: ``T`` is not averaged from phase differences of A and FG but
   measured from the frames: the phase-correlation *peak* between the first and the newest
@@ -51,7 +52,7 @@ import torch
 from torch import Tensor
 
 from . import fourier
-from .zero_param import Layers, Options, States, ZeroParamModel
+from .cycle import CycleModel, Layers, Options, States
 
 @dataclass(frozen=True)
 class PlusOptions(Options):
@@ -101,14 +102,14 @@ class PlusOptions(Options):
 
     @classmethod
     def paper(cls, **changes: Any) -> "PlusOptions":
-        """All of our steps off (the paper's model), then ``changes``."""
+        """All of our steps off (the cycle as first read), then ``changes``."""
         return cls(**{**{name: False for name in cls.STEPS}, **changes})
 
 def kalman_gain(p: Tensor, h: Tensor) -> Tensor:
     """Scalar Kalman gain for measurement sensitivity ``h`` and variance ratio ``p``."""
     return p * h / (p * h * h + 1.0)
 
-class ZeroParamPlus(ZeroParamModel):
+class ZeroParamPlus(CycleModel):
     """The paper's zero-parameter model with our steps as options (all on by default but the smoothers)."""
 
     options_class: ClassVar[type[Options]] = PlusOptions
@@ -122,7 +123,7 @@ class ZeroParamPlus(ZeroParamModel):
     restarts: Tensor | None = None
 
     def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False) -> tuple[Tensor, States]:
-        """:meth:`ZeroParamModel.run`, with the per-run state of ``remeasure_motion`` reset."""
+        """:meth:`CycleModel.run`, with the per-run state of ``remeasure_motion`` reset."""
         self._reference = self._frames = self._velocity = self.restarts = None
         try:
             return super().run(seed_frames, n_future, keep_states)

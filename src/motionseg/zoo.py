@@ -1,6 +1,9 @@
 """Every model of the project by name, and its trained checkpoint in ``results/``.
 
-* ``zero_param``, ``learnable``: the paper's zero-parameter model and its learnable extension;
+* ``zero_param``, ``learnable``: the paper's zero-parameter model and its learnable extension,
+  wired as the authors' released weights require, trained by us;
+* ``zero_param_authors``, ``learnable_authors``: the same models with the authors' own released
+  weights (``data/authors/``), not retrained;
 * ``zero_param_plus``, ``learnable_plus``: ours, the same with steps the paper does not have
   (each a named option);
 * ``conv_pgp``, ``vln_resnet``, ``vln_ldc``: the paper's baselines.
@@ -21,6 +24,7 @@ from .config import TrainConfig
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 OURS = ("zero_param", "learnable", "zero_param_plus", "learnable_plus")
+AUTHORS = ("zero_param_authors", "learnable_authors")  # the released weights, loaded by motionseg.authors
 PAPER_MODELS = ("zero_param", "learnable")
 BASELINES = ("conv_pgp", "vln_resnet", "vln_ldc")
 
@@ -31,6 +35,16 @@ def _zero_param(image_size: int, options: dict | None) -> nn.Module:
 
 
 def _learnable(image_size: int, options: dict | None) -> nn.Module:
+    from .learnable import LearnableModel
+    return LearnableModel(options)
+
+
+def _zero_param_authors(image_size: int, options: dict | None) -> nn.Module:
+    from .zero_param import ZeroParamModel
+    return ZeroParamModel(options)
+
+
+def _learnable_authors(image_size: int, options: dict | None) -> nn.Module:
     from .learnable import LearnableModel
     return LearnableModel(options)
 
@@ -63,6 +77,8 @@ def _vln_ldc(image_size: int, options: dict | None) -> nn.Module:
 BUILDERS: dict[str, Callable[[int, dict | None], nn.Module]] = {
     "zero_param": _zero_param,
     "learnable": _learnable,
+    "zero_param_authors": _zero_param_authors,
+    "learnable_authors": _learnable_authors,
     "zero_param_plus": _zero_param_plus,
     "learnable_plus": _learnable_plus,
     "conv_pgp": _conv_pgp,
@@ -139,14 +155,17 @@ def _check_name(name: str) -> None:
 def build(name: str, image_size: int = config.SIZE, options: dict[str, Any] | None = None) -> nn.Module:
     """A freshly initialised model (``options``: changes to our models' default options)."""
     _check_name(name)
-    if options and name not in OURS:
-        raise ValueError(f"model {name!r} has no options (only {', '.join(OURS)} do)")
+    if options and name not in OURS + AUTHORS:
+        raise ValueError(f"model {name!r} has no options (only {', '.join(OURS + AUTHORS)} do)")
     return BUILDERS[name](image_size, options)
 
 
 def training_config(name: str, profile: str | None = None, **overrides: Any) -> TrainConfig:
     """The training settings of model ``name`` in ``profile`` (quick or full)."""
     _check_name(name)
+    if name not in TRAINING:
+        raise ValueError(f"{name} holds the authors' released weights and is not trained here; "
+                         f"train {name.removesuffix('_authors')} instead")
     prof = config.profile_name(profile)
     settings = dict(TRAINING[name][prof], **overrides)
     return TrainConfig(model=name, profile=prof, **settings)
@@ -165,6 +184,9 @@ def load(name: str, path: str | Path | None = None, image_size: int = config.SIZ
     checkpoint must have been trained with exactly those (the error names any that differ).
     """
     _check_name(name)
+    if name in AUTHORS and path is None:
+        from . import authors
+        return authors.load(name, options)
     path = Path(path) if path is not None else checkpoint_path(name)
     ckpt = checkpoint.read(path, expect_model=name, image_size=image_size)
     stored = (ckpt.get("model_args") or {}).get("options")
