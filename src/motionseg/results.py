@@ -7,14 +7,13 @@ column in bold), :func:`markdown` for the README.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
-from . import zoo
+from . import tables, zoo
 
 RESULTS = zoo.RESULTS
 METRICS = ("L1", "MSE", "SSIM")
@@ -141,27 +140,16 @@ def formats(columns: Iterable[str]) -> dict[str, str]:
 
 
 def style(table: pd.DataFrame, columns: Iterable[str] | None = None, best_among: Iterable[str] | None = None,
-          caption: str = "", uuid: str | None = None) -> "pd.io.formats.style.Styler":
+          caption: str = "", uuid: str | None = None) -> "tables.BookStyler":
     """An HTML table: chosen columns, formatted, the best value per metric column in bold.
 
     ``best_among`` limits the rows that compete for "best" (e.g. without the oracle). The table's
-    HTML id is derived from its rows and columns (or ``uuid``), so that it is the same on every run.
+    HTML id is derived from the rendered table (see :mod:`motionseg.tables`) unless ``uuid`` names it.
     """
-    from .figures import style_table
-
     shown = table[list(columns)] if columns is not None else table
-    uuid = uuid or "t" + hashlib.md5(repr((list(shown.index), list(shown.columns))).encode()).hexdigest()[:8]
-    styler = style_table(shown, uuid, caption, formats(shown.columns))
-    styler = styler.format(formats(shown.columns), na_rep="")
-    candidates = [c for c in (best_among if best_among is not None else shown.index) if c in shown.index]
-    for col in shown.columns:
-        if col in LOWER_IS_BETTER:
-            values = shown.loc[candidates, col].dropna()
-            if len(values):
-                best = values.min() if LOWER_IS_BETTER[col] else values.max()
-                styler = styler.apply(lambda s, b=best: ["font-weight: bold" if (row in candidates and v == b)
-                                                         else "" for row, v in s.items()], subset=[col], axis=0)
-    return styler
+    return tables.style_table(shown, uuid, caption, formats(shown.columns), na_rep="",
+                              best={c: LOWER_IS_BETTER[c] for c in shown.columns if c in LOWER_IS_BETTER},
+                              best_among=best_among)
 
 
 def markdown(table: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
@@ -268,23 +256,11 @@ def stress_option(table: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def style_grid(frame: pd.DataFrame, fmt: str, lower_is_better: bool | None, caption: str = "",
-               best_among: Iterable[str] | None = None) -> "pd.io.formats.style.Styler":
+               best_among: Iterable[str] | None = None) -> "tables.BookStyler":
     """A table whose every number column holds one metric (e.g. MSE per set): one format for all,
     the best value of each column in bold (among ``best_among`` rows; none if ``lower_is_better``
-    is None), and an HTML id derived from rows and columns."""
-    from .figures import style_table
-
-    uuid = "t" + hashlib.md5(repr((list(frame.index), list(frame.columns))).encode()).hexdigest()[:8]
+    is None), and an HTML id derived from the rendered table."""
     numbers = list(frame.select_dtypes("number").columns)
-    styler = style_table(frame, uuid, caption, {c: fmt for c in numbers})
-    styler = styler.format({c: fmt for c in numbers}, na_rep="")
-    if lower_is_better is None:
-        return styler
-    candidates = [r for r in (best_among if best_among is not None else frame.index) if r in frame.index]
-    for col in numbers:
-        values = frame.loc[candidates, col].dropna()
-        if len(values):
-            best = values.min() if lower_is_better else values.max()
-            styler = styler.apply(lambda s, b=best: ["font-weight: bold" if (row in candidates and v == b) else ""
-                                                     for row, v in s.items()], subset=[col], axis=0)
-    return styler
+    best = None if lower_is_better is None else {c: lower_is_better for c in numbers}
+    return tables.style_table(frame, None, caption, {c: fmt for c in numbers}, na_rep="", best=best,
+                              best_among=best_among)
