@@ -108,6 +108,51 @@ def table1(profile: str = "full", root: Path | None = None, rows: Iterable[str] 
     return pd.DataFrame(out).set_index("model")
 
 
+BUDGET_COLUMNS = ("parameters", "paper params", "gains", "steps", "minutes", "device")
+
+
+def table1_beside(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 narrow enough for the page column: a row per model (the index is its label), and for
+    each metric our value with the paper's beside it (two-level columns: metric, then ours / paper).
+
+    ``table`` as :func:`table1` returns it; the budget columns go to :func:`table1_budget`.
+    """
+    columns = pd.MultiIndex.from_tuples([(m, who) for m in METRICS for who in ("ours", "paper")])
+    frame = pd.DataFrame({(m, who): table[m if who == "ours" else f"paper {m}"].astype(float)
+                          for m, who in columns}, columns=columns)
+    frame.index = pd.Index(table["label"].to_list())  # unnamed: a name would take a header row of its own
+    return frame
+
+
+def table1_budget(table: pd.DataFrame) -> pd.DataFrame:
+    """What each trained row of Table 1 cost: our checkpoint's parameters (the paper's count beside),
+    gains, training steps, wall minutes and device; the reference rows, which are not trained, left out."""
+    trained = table[table["block"] != "reference"]
+    frame = trained[[c for c in BUDGET_COLUMNS if c in trained.columns]].copy()
+    frame.index = pd.Index(trained["label"].to_list())
+    return frame
+
+
+def style_table1(table: pd.DataFrame, best_among: Iterable[str] | None = None,
+                 caption: str = "") -> "tables.BookStyler":
+    """:func:`table1_beside` as an HTML table: our values with the book's formats, the paper's as the paper
+    prints them (4 decimals), our best value per metric in bold among ``best_among`` (model names,
+    default: every row but the oracle)."""
+    frame = table1_beside(table)
+    names = list(best_among) if best_among is not None else [m for m in table.index if m != "oracle"]
+    labels = [table.loc[m, "label"] for m in names if m in table.index]
+    fmt = formats(METRICS)
+    return tables.style_table(frame, None, caption, {(m, who): fmt[m] if who == "ours" else "{:.4f}"
+                                                     for m, who in frame.columns}, na_rep="",
+                              best={(m, "ours"): LOWER_IS_BETTER[m] for m in METRICS}, best_among=labels)
+
+
+def style_budget(table: pd.DataFrame, caption: str = "") -> "tables.BookStyler":
+    """:func:`table1_budget` as an HTML table (nothing in bold: a budget is not a score)."""
+    frame = table1_budget(table)
+    return tables.style_table(frame, None, caption, formats(frame.columns), na_rep="")
+
+
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """For the paper's rows: does our number meet the paper's (L1, MSE lower or equal, SSIM higher or equal)?"""
     rows = table[table["block"] == "paper"]
