@@ -143,3 +143,16 @@ def test_table1_budget_has_the_rest(table1: pd.DataFrame) -> None:
     html = results.style_budget(table1, caption="What each row cost").to_html()
     assert "font-weight: bold" not in html
     assert tablecheck.shared_ids(html + results.style_table1(table1).to_html()) == []
+
+
+def test_row_names_head_the_rows_in_place_of_the_index() -> None:
+    """One column fewer: the label heads its row; best_among still names index entries."""
+    frame = per_set(7)
+    frame.loc["oracle", "MSE"] = 0.0
+    styler = results.style(frame, ["label", "L1", "MSE"], best_among=not_oracle(frame), row_names="label")
+    soup = tablecheck._soup(styler.to_html())
+    assert [th.get_text(strip=True) for th in soup.select("tbody th")] == MODELS
+    assert [th.get_text(strip=True) for th in soup.select("thead th.col_heading")] == ["L1", "MSE"]
+    assert tablecheck.bold_problems(soup) == []
+    oracle = soup.select_one(f"td.row{MODELS.index('oracle')}.col1")
+    assert oracle["id"] not in tablecheck.bold_ids(soup) and "rank-min" not in oracle["class"]

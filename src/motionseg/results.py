@@ -185,13 +185,20 @@ def formats(columns: Iterable[str]) -> dict[str, str]:
 
 
 def style(table: pd.DataFrame, columns: Iterable[str] | None = None, best_among: Iterable[str] | None = None,
-          caption: str = "", uuid: str | None = None) -> "tables.BookStyler":
+          caption: str = "", uuid: str | None = None, row_names: str | None = None) -> "tables.BookStyler":
     """An HTML table: chosen columns, formatted, the best value per metric column in bold.
 
-    ``best_among`` limits the rows that compete for "best" (e.g. without the oracle). The table's
-    HTML id is derived from the rendered table (see :mod:`motionseg.tables`) unless ``uuid`` names it.
+    ``best_among`` limits the rows that compete for "best" (e.g. without the oracle). ``row_names``:
+    a column (e.g. ``"label"``) whose text heads each row in place of the index, one column fewer
+    (``best_among`` still names index entries). The table's HTML id is derived from the rendered
+    table (see :mod:`motionseg.tables`) unless ``uuid`` names it.
     """
     shown = table[list(columns)] if columns is not None else table
+    if row_names is not None:
+        names = table[row_names].astype(str)
+        keys = list(best_among) if best_among is not None else list(table.index)
+        best_among = [names[k] for k in keys if k in table.index]
+        shown = shown.drop(columns=[row_names], errors="ignore").set_axis(pd.Index(names.to_list()), axis=0)
     return tables.style_table(shown, uuid, caption, formats(shown.columns), na_rep="",
                               best={c: LOWER_IS_BETTER[c] for c in shown.columns if c in LOWER_IS_BETTER},
                               best_among=best_among)
