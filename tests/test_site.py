@@ -13,13 +13,19 @@ HTML, for every page of ``_toc.yml``:
 * nothing is loaded from the network (scripts, stylesheets, images, fonts in the stylesheets),
   every local script and stylesheet exists, and no script is declared twice;
 * Table 1 (``chapters/07_results.html``) is an HTML table with a row for every model label of
-  ``motionseg.results.LABELS``.
+  ``motionseg.results.LABELS``;
+* no two tables of a page share an HTML id, and every bold cell is its column's best
+  (``tests/tablecheck.py`` reads the page's CSS as a browser applies it);
+* chapter N numbers its figures N.1, N.2, ...;
+* the site weighs at most 20 MB, and each page's HTML with the images it shows at most 1 MB.
 
 In a browser: each page is opened in headless Chromium (skipped where it is missing) from a
 local HTTP server and watched through the DevTools protocol (a minimal WebSocket client below,
 no extra package): the page fails on an uncaught JavaScript exception, a console error, a
 failed request or a request to any other host, on math that MathJax did not render, and on
-an empty page. A screenshot of each page is written to ``_build/screenshots/``.
+an empty page; at 1400 px no table may be wider than the content column (dropdowns and tabs
+opened). A screenshot of each page at 1400 px is written to ``_build/screenshots/``, and one at
+a phone's 400 px to ``_build/screenshots/phone/``.
 
 Checks that need a page's stored outputs (glue, figures referenced by number, Table 1) skip
 for a notebook that has not been executed; the notebook tests (nbval) report those.
