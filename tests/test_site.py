@@ -13,13 +13,19 @@ HTML, for every page of ``_toc.yml``:
 * nothing is loaded from the network (scripts, stylesheets, images, fonts in the stylesheets),
   every local script and stylesheet exists, and no script is declared twice;
 * Table 1 (``chapters/07_results.html``) is an HTML table with a row for every model label of
-  ``motionseg.results.LABELS``.
+  ``motionseg.results.LABELS``;
+* no two tables of a page share an HTML id, and every bold cell is its column's best
+  (``tests/tablecheck.py`` reads the page's CSS as a browser applies it);
+* chapter N numbers its figures N.1, N.2, ...;
+* the site weighs at most 20 MB, and each page's HTML with the images it shows at most 1 MB.
 
 In a browser: each page is opened in headless Chromium (skipped where it is missing) from a
 local HTTP server and watched through the DevTools protocol (a minimal WebSocket client below,
 no extra package): the page fails on an uncaught JavaScript exception, a console error, a
 failed request or a request to any other host, on math that MathJax did not render, and on
-an empty page. A screenshot of each page is written to ``_build/screenshots/``.
+an empty page; at 1400 px no table may be wider than the content column (dropdowns and tabs
+opened). A screenshot of each page at 1400 px is written to ``_build/screenshots/``, and one at
+a phone's 400 px to ``_build/screenshots/phone/``.
 
 Checks that need a page's stored outputs (glue, figures referenced by number, Table 1) skip
 for a notebook that has not been executed; the notebook tests (nbval) report those.
@@ -56,6 +62,7 @@ pytestmark = pytest.mark.skipif(not (BUILD / "index.html").exists(),
                                 reason=f"no built book in {BUILD}: run `jupyter-book build .` first")
 
 bs4 = pytest.importorskip("bs4", reason="beautifulsoup4 (installed with jupyter-book) parses the pages")
+import tablecheck  # noqa: E402  (needs bs4)
 
 
 # -- the pages ---------------------------------------------------------------------------------------
@@ -353,6 +360,82 @@ def test_table1_has_every_model() -> None:
     assert not missing, f"{page}: Table 1 has no row for {missing}"
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_table_ids_unique_and_bold_is_best(page: str) -> None:
+    """No two tables of a page share an HTML id (pandas addresses each cell's style, the bold "best"
+    included, to the table's id, so a shared id lets one table's bold reach the other), and every
+    bold cell holds its column's best value (``tablecheck`` reads the CSS as a browser applies it)."""
+    soup = _page(page)
+    problems = [f"{len(soup.find_all(id=i))} tables share the id {i}" for i in tablecheck.shared_ids(soup)]
+    bold = tablecheck.bold_problems(soup)
+    problems += bold[:8] + ([f"... and {len(bold) - 8} more"] if len(bold) > 8 else [])
+    assert not problems, f"{page}:\n" + "\n".join(problems)
+
+
+CHAPTER = re.compile(r"chapters/(\d+)_")
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if CHAPTER.match(p)])
+def test_figures_numbered_per_chapter(page: str) -> None:
+    """Chapter N numbers its figures N.1, N.2, ... (``numbered: true`` on the chapters' part of the TOC)."""
+    _skip_unless_executed(page)
+    chapter = int(CHAPTER.match(page).group(1))
+    numbers = [el.get_text(strip=True) for el in _page(page).select("figcaption .caption-number")]
+    expected = [f"Fig. {chapter}.{k}" for k in range(1, len(numbers) + 1)]
+    assert numbers == expected, f"{page}: figures numbered {numbers[:5]}..., expected {expected[:5]}..."
+
+
+SITE_LIMIT = 20_000_000  # bytes: the whole site (issue 24)
+PAGE_LIMIT = 1_000_000  # bytes: a page's HTML and the images it shows
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_site_is_light() -> None:
+    """``_build/html`` at most 20 MB; if not, the largest folders say where the weight is."""
+    total = sum(p.stat().st_size for p in _files(BUILD))
+    if total > SITE_LIMIT:
+        by_folder: dict[str, int] = {}
+        for p in _files(BUILD):
+            key = "/".join(p.relative_to(BUILD).parent.parts[:2]) or "."
+            by_folder[key] = by_folder.get(key, 0) + p.stat().st_size
+        top = sorted(by_folder.items(), key=lambda kv: -kv[1])[:6]
+        pytest.fail(f"the site holds {total / 1e6:.1f} MB (limit {SITE_LIMIT / 1e6:.0f} MB); largest: "
+                    + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in top))
+
+
+def _page_weight(page: str) -> tuple[int, list[tuple[int, str]]]:
+    """Bytes of a page's HTML (with its data URIs) and of the local images it shows; the images by size."""
+    soup, path = _page(page), _html_path(page)
+    images = {}
+    for tag, attr in (("img", "src"), ("source", "src"), ("video", "src"), ("video", "poster")):
+        for el in soup.find_all(tag):
+            url = el.get(attr) or ""
+            if url and not url.startswith("data:") and not _is_external(url):
+                target, _ = _local_target(path, url)
+                if target.is_file():
+                    images[target] = target.stat().st_size
+    html = path.stat().st_size
+    return html + sum(images.values()), sorted(((n, t.name) for t, n in images.items()), reverse=True)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_is_light(page: str) -> None:
+    """A page's HTML and the images it shows weigh at most 1 MB (a reader on a slow line waits for them).
+
+    With the chapters' outputs stored before issue 24 (GIFs of 500-670 KB, JPEGs at quality 88),
+    chapters 04, 05 and 08 fail here until they are run again with the compact defaults of
+    ``figures.show`` and the animations.
+    """
+    total, images = _page_weight(page)
+    html = _html_path(page).stat().st_size
+    assert total <= PAGE_LIMIT, (f"{page}: {total / 1e6:.2f} MB (limit {PAGE_LIMIT / 1e6:.0f} MB): HTML "
+                                 f"{html / 1e3:.0f} KB, {len(images)} images, the largest "
+                                 + ", ".join(f"{name[-12:]} {n / 1e3:.0f} KB" for n, name in images[:4]))
+
+
 # -- in a browser ----------------------------------------------------------------------------------------
 
 def _chromium() -> str | None:
@@ -506,15 +589,35 @@ def browser() -> Iterator[DevTools]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _open(browser: DevTools, url: str, screenshot: Path) -> tuple[list[str], dict[str, Any]]:
-    """Load ``url`` in a fresh tab; returns the problems seen and a few facts about the page."""
+DESKTOP, PHONE = 1400, 400  # px: the widths a reader sees the book at
+# Measures, in the page's content column, every table, with dropdowns opened and every tab's
+# content shown so that hidden tables are measured too (after the screenshot: it changes the page).
+MEASURE_TABLES = """(() => {
+    const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+    document.querySelectorAll('details').forEach(d => { d.open = true; });
+    const show = document.createElement('style');
+    show.textContent = '.sd-tab-content, .toggle-hidden, details > * { display: block !important; }';
+    document.head.appendChild(show);
+    const box = article.getBoundingClientRect(), css = getComputedStyle(article);
+    const column = box.width - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight);
+    const tables = [...article.querySelectorAll('table')].map(t => ({
+        id: t.id, width: Math.max(t.getBoundingClientRect().width, t.scrollWidth),
+        name: ((t.caption && t.caption.innerText) || (t.rows[0] && t.rows[0].innerText) || '').replace(/\\s+/g, ' ').slice(0, 70)}));
+    return {column, tables};
+})()"""
+
+
+def _open(browser: DevTools, url: str, screenshot: Path, width: int = DESKTOP,
+          mobile: bool = False) -> tuple[list[str], dict[str, Any]]:
+    """Load ``url`` in a fresh tab ``width`` px wide; returns the problems seen and a few facts about
+    the page (its text, math, and the width of its content column and of each of its tables)."""
     target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     try:
         for domain in ("Page", "Runtime", "Log", "Network"):
             browser.call(f"{domain}.enable", session=session)
         browser.call("Emulation.setDeviceMetricsOverride",
-                     {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
+                     {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile}, session=session)
         browser.events.clear()
         browser.call("Page.navigate", {"url": url}, session=session)
         loaded = browser.collect(30, until="Page.loadEventFired")
@@ -532,6 +635,8 @@ def _open(browser: DevTools, url: str, screenshot: Path) -> tuple[list[str], dic
         shot = browser.call("Page.captureScreenshot", {"format": "png"}, session=session)
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         screenshot.write_bytes(base64.b64decode(shot["data"]))
+        facts.update(browser.call("Runtime.evaluate", {"expression": MEASURE_TABLES, "returnByValue": True},
+                                  session=session)["result"]["value"])
         events = [e for e in browser.events if e.get("sessionId") == session]
     finally:
         browser.call("Target.closeTarget", {"targetId": target})
@@ -566,12 +671,26 @@ def _blank(png: bytes) -> bool:
     return float(img[..., :3].std()) < 0.01
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_page_in_browser(page: str, server: str, browser: DevTools) -> None:
+_VISITS: dict[tuple[str, int], tuple[list[str], dict[str, Any], Path]] = {}
+
+
+def _visit(page: str, server: str, browser: DevTools, width: int = DESKTOP) -> tuple[list[str], dict[str, Any], Path]:
+    """Open a page once per width (the checks at one width share the visit); screenshots go to
+    ``_build/screenshots/`` (desktop) and ``_build/screenshots/phone/``."""
     if not _html_path(page).exists():
         pytest.fail(f"{page}: not built")
-    shot = SCREENSHOTS / f"{page.replace('/', '__')}.png"
-    problems, facts = _open(browser, f"{server}/{page}.html", shot)
+    if (page, width) not in _VISITS:
+        folder = SCREENSHOTS if width == DESKTOP else SCREENSHOTS / "phone"
+        shot = folder / f"{page.replace('/', '__')}.png"
+        problems, facts = _open(browser, f"{server}/{page}.html", shot, width, mobile=width < 800)
+        _VISITS[(page, width)] = (problems, facts, shot)
+    return _VISITS[(page, width)]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_in_browser(page: str, server: str, browser: DevTools) -> None:
+    problems, facts, shot = _visit(page, server, browser)
+    problems = list(problems)
     if facts["text"] < 200:
         problems.append(f"the page is (nearly) empty: {facts['text']} characters of text")
     if _blank(shot.read_bytes()):
@@ -580,3 +699,24 @@ def test_page_in_browser(page: str, server: str, browser: DevTools) -> None:
         problems.append(f"{facts['math']} math element(s) but MathJax rendered none "
                         f"({'MathJax not loaded' if facts['rendered'] < 0 else 'nothing typeset'})")
     assert not problems, f"{page}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_tables_fit_the_column(page: str, server: str, browser: DevTools) -> None:
+    """At 1400 px no table is wider than the page's content column (else a reader scrolls sideways to
+    see its right-hand columns), tables in dropdowns and tabs included."""
+    _, facts, _ = _visit(page, server, browser)
+    column = facts["column"]
+    wide = [f"{t['width']:.0f} px: {t['name'] or t['id']}" for t in facts["tables"] if t["width"] > column + 1]
+    assert not wide, f"{page}: {len(wide)} table(s) wider than the {column:.0f} px column:\n" + "\n".join(wide)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_on_a_phone(page: str, server: str, browser: DevTools) -> None:
+    """At 400 px (a phone) the page loads without errors and shows something; its screenshot is in
+    ``_build/screenshots/phone/`` for a person to look at."""
+    problems, facts, shot = _visit(page, server, browser, PHONE)
+    problems = list(problems)
+    if _blank(shot.read_bytes()):
+        problems.append(f"the screenshot {shot} is blank")
+    assert not problems, f"{page} at {PHONE} px:\n" + "\n".join(problems)

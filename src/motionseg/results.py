@@ -7,14 +7,13 @@ column in bold), :func:`markdown` for the README.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
-from . import zoo
+from . import tables, zoo
 
 RESULTS = zoo.RESULTS
 METRICS = ("L1", "MSE", "SSIM")
@@ -109,6 +108,51 @@ def table1(profile: str = "full", root: Path | None = None, rows: Iterable[str] 
     return pd.DataFrame(out).set_index("model")
 
 
+BUDGET_COLUMNS = ("parameters", "paper params", "gains", "steps", "minutes", "device")
+
+
+def table1_beside(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 narrow enough for the page column: a row per model (the index is its label), and for
+    each metric our value with the paper's beside it (two-level columns: metric, then ours / paper).
+
+    ``table`` as :func:`table1` returns it; the budget columns go to :func:`table1_budget`.
+    """
+    columns = pd.MultiIndex.from_tuples([(m, who) for m in METRICS for who in ("ours", "paper")])
+    frame = pd.DataFrame({(m, who): table[m if who == "ours" else f"paper {m}"].astype(float)
+                          for m, who in columns}, columns=columns)
+    frame.index = pd.Index(table["label"].to_list())  # unnamed: a name would take a header row of its own
+    return frame
+
+
+def table1_budget(table: pd.DataFrame) -> pd.DataFrame:
+    """What each trained row of Table 1 cost: our checkpoint's parameters (the paper's count beside),
+    gains, training steps, wall minutes and device; the reference rows, which are not trained, left out."""
+    trained = table[table["block"] != "reference"]
+    frame = trained[[c for c in BUDGET_COLUMNS if c in trained.columns]].copy()
+    frame.index = pd.Index(trained["label"].to_list())
+    return frame
+
+
+def style_table1(table: pd.DataFrame, best_among: Iterable[str] | None = None,
+                 caption: str = "") -> "tables.BookStyler":
+    """:func:`table1_beside` as an HTML table: our values with the book's formats, the paper's as the paper
+    prints them (4 decimals), our best value per metric in bold among ``best_among`` (model names,
+    default: every row but the oracle)."""
+    frame = table1_beside(table)
+    names = list(best_among) if best_among is not None else [m for m in table.index if m != "oracle"]
+    labels = [table.loc[m, "label"] for m in names if m in table.index]
+    fmt = formats(METRICS)
+    return tables.style_table(frame, None, caption, {(m, who): fmt[m] if who == "ours" else "{:.4f}"
+                                                     for m, who in frame.columns}, na_rep="",
+                              best={(m, "ours"): LOWER_IS_BETTER[m] for m in METRICS}, best_among=labels)
+
+
+def style_budget(table: pd.DataFrame, caption: str = "") -> "tables.BookStyler":
+    """:func:`table1_budget` as an HTML table (nothing in bold: a budget is not a score)."""
+    frame = table1_budget(table)
+    return tables.style_table(frame, None, caption, formats(frame.columns), na_rep="")
+
+
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
     """For the paper's rows: does our number meet the paper's (L1, MSE lower or equal, SSIM higher or equal)?"""
     rows = table[table["block"] == "paper"]
@@ -141,27 +185,23 @@ def formats(columns: Iterable[str]) -> dict[str, str]:
 
 
 def style(table: pd.DataFrame, columns: Iterable[str] | None = None, best_among: Iterable[str] | None = None,
-          caption: str = "", uuid: str | None = None) -> "pd.io.formats.style.Styler":
+          caption: str = "", uuid: str | None = None, row_names: str | None = None) -> "tables.BookStyler":
     """An HTML table: chosen columns, formatted, the best value per metric column in bold.
 
-    ``best_among`` limits the rows that compete for "best" (e.g. without the oracle). The table's
-    HTML id is derived from its rows and columns (or ``uuid``), so that it is the same on every run.
+    ``best_among`` limits the rows that compete for "best" (e.g. without the oracle). ``row_names``:
+    a column (e.g. ``"label"``) whose text heads each row in place of the index, one column fewer
+    (``best_among`` still names index entries). The table's HTML id is derived from the rendered
+    table (see :mod:`motionseg.tables`) unless ``uuid`` names it.
     """
-    from .figures import style_table
-
     shown = table[list(columns)] if columns is not None else table
-    uuid = uuid or "t" + hashlib.md5(repr((list(shown.index), list(shown.columns))).encode()).hexdigest()[:8]
-    styler = style_table(shown, uuid, caption, formats(shown.columns))
-    styler = styler.format(formats(shown.columns), na_rep="")
-    candidates = [c for c in (best_among if best_among is not None else shown.index) if c in shown.index]
-    for col in shown.columns:
-        if col in LOWER_IS_BETTER:
-            values = shown.loc[candidates, col].dropna()
-            if len(values):
-                best = values.min() if LOWER_IS_BETTER[col] else values.max()
-                styler = styler.apply(lambda s, b=best: ["font-weight: bold" if (row in candidates and v == b)
-                                                         else "" for row, v in s.items()], subset=[col], axis=0)
-    return styler
+    if row_names is not None:
+        names = table[row_names].astype(str)
+        keys = list(best_among) if best_among is not None else list(table.index)
+        best_among = [names[k] for k in keys if k in table.index]
+        shown = shown.drop(columns=[row_names], errors="ignore").set_axis(pd.Index(names.to_list()), axis=0)
+    return tables.style_table(shown, uuid, caption, formats(shown.columns), na_rep="",
+                              best={c: LOWER_IS_BETTER[c] for c in shown.columns if c in LOWER_IS_BETTER},
+                              best_among=best_among)
 
 
 def markdown(table: pd.DataFrame, columns: Iterable[str] | None = None) -> str:
@@ -268,23 +308,11 @@ def stress_option(table: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def style_grid(frame: pd.DataFrame, fmt: str, lower_is_better: bool | None, caption: str = "",
-               best_among: Iterable[str] | None = None) -> "pd.io.formats.style.Styler":
+               best_among: Iterable[str] | None = None) -> "tables.BookStyler":
     """A table whose every number column holds one metric (e.g. MSE per set): one format for all,
     the best value of each column in bold (among ``best_among`` rows; none if ``lower_is_better``
-    is None), and an HTML id derived from rows and columns."""
-    from .figures import style_table
-
-    uuid = "t" + hashlib.md5(repr((list(frame.index), list(frame.columns))).encode()).hexdigest()[:8]
+    is None), and an HTML id derived from the rendered table."""
     numbers = list(frame.select_dtypes("number").columns)
-    styler = style_table(frame, uuid, caption, {c: fmt for c in numbers})
-    styler = styler.format({c: fmt for c in numbers}, na_rep="")
-    if lower_is_better is None:
-        return styler
-    candidates = [r for r in (best_among if best_among is not None else frame.index) if r in frame.index]
-    for col in numbers:
-        values = frame.loc[candidates, col].dropna()
-        if len(values):
-            best = values.min() if lower_is_better else values.max()
-            styler = styler.apply(lambda s, b=best: ["font-weight: bold" if (row in candidates and v == b) else ""
-                                                     for row, v in s.items()], subset=[col], axis=0)
-    return styler
+    best = None if lower_is_better is None else {c: lower_is_better for c in numbers}
+    return tables.style_table(frame, None, caption, {c: fmt for c in numbers}, na_rep="", best=best,
+                              best_among=best_among)
