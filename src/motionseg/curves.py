@@ -26,7 +26,42 @@ import numpy as np
 from . import checkpoint
 
 __all__ = ["Curve", "PowerLaw", "fit_power_law", "curve_from_checkpoint", "seconds_per_step", "projection",
-           "report"]
+           "report", "Convergence", "convergence"]
+
+# A run has converged when its best validation MSE improved by less than this fraction over the
+# last quarter of its steps (the project's criterion for "trained to convergence").
+CONVERGED_GAIN = 0.01
+
+
+@dataclass
+class Convergence:
+    """How much the best validation MSE improved over the last quarter of a run's steps."""
+
+    steps: int  # the run's last validation step
+    best_before: float  # best validation MSE at or before 3/4 of the steps
+    best: float  # best validation MSE of the whole run
+    gain: float  # (best_before - best) / best_before
+    converged: bool
+
+
+def convergence(val_step: Sequence[int], val_mse: Sequence[float], threshold: float = CONVERGED_GAIN) -> Convergence:
+    """Whether a curve has flattened: best MSE improved by less than ``threshold`` over the last quarter.
+
+    Needs validations both before and after three quarters of the steps; with fewer the run has
+    not converged.
+    """
+    if len(val_step) != len(val_mse):
+        raise ValueError(f"val_step and val_mse differ in length ({len(val_step)} and {len(val_mse)})")
+    if not val_step:
+        return Convergence(0, math.nan, math.nan, math.nan, False)
+    last = int(val_step[-1])
+    before = [m for s, m in zip(val_step, val_mse) if s <= 0.75 * last]
+    best = float(min(val_mse))
+    if not before or len(before) == len(val_mse):
+        return Convergence(last, math.nan, best, math.nan, False)
+    best_before = float(min(before))
+    gain = (best_before - best) / best_before
+    return Convergence(last, best_before, best, gain, gain < threshold)
 
 
 @dataclass

@@ -248,15 +248,19 @@ def two_sided_phase_filter(motion: Tensor, gain: Tensor | float = 1.0, weight: T
         g = g.view(*g.shape, *([1] * (motion.dim() - g.dim())))
     out = motion
     for dim, other in ((-2, -1), (-1, -2)):
-        rebuilt = []
-        for step in (-1, 1):
-            neighbour = torch.roll(out, step, dims=dim)
-            inc = normalise(out * neighbour.conj(), PHASOR_EPS)
-            if weight is None:
-                line = inc.mean(dim=other)
-            else:
-                line = (inc * weight).sum(dim=other) / (weight.sum(dim=other) + EPS)
-            mean = line.mean(dim=-1)[..., None, None]
-            rebuilt.append(neighbour * mean)
-        out = normalise((1 - g) * out + g / 2 * (rebuilt[0] + rebuilt[1]), PHASOR_EPS)
+        n = motion.shape[dim]
+        following, preceding = torch.roll(out, -1, dims=dim), torch.roll(out, 1, dims=dim)
+        # increments of unit phasors are unit phasors: T_k conj(T_k+1), and T_k conj(T_k-1) is the
+        # conjugate of the former one frequency earlier
+        inc_next = out * following.conj()
+        inc_prev = torch.roll(inc_next, 1, dims=dim).conj()
+        if weight is None:
+            mean_next = inc_next.mean(dim=(-2, -1), keepdim=True)
+            mean_prev = mean_next.conj()
+        else:  # per line of the axis, weighted; then the plain mean of the lines
+            line_weight = weight / ((weight.sum(dim=other, keepdim=True) + EPS) * n)
+            mean_next = (inc_next * line_weight).sum(dim=(-2, -1), keepdim=True)
+            mean_prev = (inc_prev * line_weight).sum(dim=(-2, -1), keepdim=True)
+        rebuilt = following * mean_next + preceding * mean_prev
+        out = normalise((1 - g) * out + g / 2 * rebuilt, PHASOR_EPS)
     return out
