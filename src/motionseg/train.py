@@ -465,16 +465,23 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
                 step += 1
                 history.step.append(step)
                 history.loss.append(loss.item())
-                out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
-                stopping = out_of_time or ctrl_c.requested
-                if step % cfg.val_every == 0 or step == cfg.steps or (stopping and cfg.val_at_stop):
+                validated = step % cfg.val_every == 0 or step == cfg.steps
+                if validated:
                     validation()
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping:
+                # read after the validation, so that a Ctrl-C during it saves this step
+                out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
+                stopping = out_of_time or ctrl_c.requested
+                if stopping and cfg.val_at_stop and not validated:
+                    validation()
+                saved = step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping
+                if saved:
                     save()
-                if ctrl_c.requested:
+                # "saved" is only said of a checkpoint of this step just written (a Ctrl-C during the
+                # save counts); one that came after a step with no save due stops after the next
+                if saved and ctrl_c.requested:
                     if bar is not None:
                         bar.close()
                     raise Interrupted(step, out)

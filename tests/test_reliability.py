@@ -1,0 +1,106 @@
+"""Tests of what the README's Reliability section promises about training folders (issue 23).
+
+No lost or overwritten work under Ctrl-C, a full disk, a killed process or a second run into
+the same folder. The runs train a two-parameter model for a few steps on 64 x 64 sequences, so
+that each test takes about a second; what is tested is the training loop and the checkpoint
+files, which are the same for every model.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from motionseg import checkpoint, train, zoo
+
+CPU = torch.device("cpu")
+
+
+class Tiny(nn.Module):
+    """Two trainable numbers: the last seed frame, scaled and offset (deterministic start)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.zeros(2))
+
+    def forward(self, seed: torch.Tensor, n_future: int) -> torch.Tensor:
+        return seed[:, -1:].expand(-1, n_future, -1, -1) * (1 + self.gain[0]) + self.gain[1]
+
+
+def cfg(**overrides) -> train.TrainConfig:
+    settings = dict(steps=6, batch_size=2, n_train=4, n_val=2, val_every=1, checkpoint_every=2, size=64, lr=0.01)
+    settings.update(overrides)
+    return zoo.training_config("zero_param", "quick", **settings)
+
+
+def run(out: Path, resume: bool = False, **kwargs) -> tuple[nn.Module, train.History]:
+    return train.train(kwargs.pop("config", cfg()), out, resume=resume, progress=False, device=CPU,
+                       model=Tiny(), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, train.History]:
+    return run(tmp_path_factory.mktemp("whole") / "tiny" / "checkpoint.pt")
+
+
+def assert_same(a: tuple[nn.Module, train.History], b: tuple[nn.Module, train.History]) -> None:
+    (ma, ha), (mb, hb) = a, b
+    # (not bit for bit: a run in another process may sum in another order)
+    torch.testing.assert_close(ma.gain, mb.gain, atol=1e-7, rtol=0)
+    assert ha.step == hb.step and ha.loss == pytest.approx(hb.loss, rel=1e-6)
+    assert ha.val_step == hb.val_step and ha.val_mse == pytest.approx(hb.val_mse, rel=1e-6)
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def runs_of(out: Path) -> list[list[int]]:
+    return [r["steps"] for r in checkpoint.read(out)["provenance"]["runs"]]
+
+
+# -- 1. Ctrl-C ---------------------------------------------------------------------------------
+
+def test_ctrl_c_during_a_validation_saves_that_step(uninterrupted, tmp_path: Path, monkeypatch) -> None:
+    """Step 3 is validated but is no checkpoint step: a Ctrl-C during its validation must still save it."""
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    validate = train.validate
+    calls = []
+
+    def ctrl_c_in_third_validation(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(train, "validate", ctrl_c_in_third_validation)
+    with pytest.raises(train.Interrupted, match="after step 3; checkpoint saved") as stop:
+        run(out)
+    monkeypatch.setattr(train, "validate", validate)
+    assert stop.value.step == 3 and checkpoint.read(out)["step"] == 3  # what it says was saved, was
+    assert files(out.parent) == ["checkpoint.pt", "resume.pt"]
+    assert_same(uninterrupted, run(out, resume=True))
+    assert runs_of(out) == [[0, 3], [3, 6]]  # continued at step 3, not restarted
+
+
+def test_ctrl_c_during_a_save_stops_after_it(uninterrupted, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    save = checkpoint.save
+    saves = []
+
+    def ctrl_c_in_first_save(*args, **kwargs):
+        saves.append(kwargs["step"])
+        if len(saves) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save", ctrl_c_in_first_save)
+    with pytest.raises(train.Interrupted, match="after step 2"):
+        run(out)
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert saves == [2] and checkpoint.read(out)["step"] == 2
+    assert_same(uninterrupted, run(out, resume=True))
