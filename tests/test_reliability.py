@@ -7,8 +7,12 @@ files, which are the same for every model.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ from torch import nn
 from motionseg import checkpoint, train, zoo
 
 CPU = torch.device("cpu")
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 class Tiny(nn.Module):
@@ -104,3 +109,83 @@ def test_ctrl_c_during_a_save_stops_after_it(uninterrupted, tmp_path: Path, monk
     monkeypatch.setattr(checkpoint, "save", save)
     assert saves == [2] and checkpoint.read(out)["step"] == 2
     assert_same(uninterrupted, run(out, resume=True))
+
+
+# -- 3. one run per folder ---------------------------------------------------------------------
+
+class Blocking(Tiny):
+    """Tiny, whose first training step waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def forward(self, seed: torch.Tensor, n_future: int) -> torch.Tensor:
+        if torch.is_grad_enabled() and not self.started.is_set():
+            self.started.set()
+            assert self.release.wait(60)
+        return super().forward(seed, n_future)
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused_naming_the_first(tmp_path: Path) -> None:
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    first_model, errors = Blocking(), []
+
+    def first() -> None:
+        try:
+            train.train(cfg(steps=2), out, progress=False, device=CPU, model=first_model, command="first run")
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert first_model.started.wait(60)  # the first run is inside its first step, before any save
+        for force in (False, True):  # not even --force replaces a checkpoint being written
+            with pytest.raises(OSError, match=rf"is being written by another run \(pid {os.getpid()} on .*first run"):
+                train.train(cfg(steps=2), out, progress=False, device=CPU, model=Tiny(), force=force)
+    finally:
+        first_model.release.set()
+        thread.join(60)
+    assert not errors
+    assert checkpoint.read(out)["provenance"]["command"] == "first run"
+    assert files(out.parent) == ["checkpoint.pt", "resume.pt"]  # the lock is gone with the run
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    out.parent.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out.parent / checkpoint.LOCK_NAME).write_text(json.dumps(
+        {"pid": int(dead.stdout), "host": "here", "since": "then", "command": "killed run"}))
+    run(out, config=cfg(steps=2))
+    assert checkpoint.read(out)["step"] == 2
+    assert files(out.parent) == ["checkpoint.pt", "resume.pt"]
+
+
+def test_temporary_files_of_two_writers_do_not_collide(tmp_path: Path, monkeypatch) -> None:
+    """A second save of the same file, complete while the first is being written, disturbs neither."""
+    path = tmp_path / "c.pt"
+    save = torch.save
+
+    def second_writer_meanwhile(obj, f, *args, **kwargs):
+        if obj.get("who") == "first":
+            monkeypatch.setattr(torch, "save", save)
+            checkpoint.save_atomic({"who": "second"}, path)
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", second_writer_meanwhile)
+    checkpoint.save_atomic({"who": "first"}, path)
+    assert checkpoint._load(path)["who"] == "first"  # renamed last
+    assert files(tmp_path) == ["c.pt"]
+    assert checkpoint.temporary_name(path) != checkpoint.temporary_name(path)
+    assert f".{os.getpid()}." in checkpoint.temporary_name(path).name
+
+
+def test_temporary_files_of_a_killed_save_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    run(out, config=cfg(steps=2))
+    for name in ("checkpoint.pt.123.abcd.tmp", "resume.pt.123.abcd.tmp"):
+        (out.parent / name).write_bytes(b"half")
+    run(out, resume=True, config=cfg(steps=3))
+    assert files(out.parent) == ["checkpoint.pt", "resume.pt"]

@@ -9,6 +9,8 @@ A checkpoint directory holds two files:
 * ``resume.pt``: the optimizer and scheduler state, only needed to continue training. Kept
   apart so that the weights of a large model can be shipped without it.
 
+A training folder is written by one process at a time (:func:`lock`).
+
 Files are read with ``torch.load(weights_only=True)``: loading a checkpoint runs no code from
 it. Everything stored is plain data (tensors, numbers, strings, lists, dicts). Version-1
 checkpoints (one file with the optimizer inside) are still read for models without options,
@@ -16,9 +18,14 @@ the baselines.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import secrets
+import socket
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -28,6 +35,7 @@ FORMAT = "motionseg-checkpoint"
 VERSION = 2
 READS = (1, 2)
 RESUME_NAME = "resume.pt"
+LOCK_NAME = "training.lock"  # held by the one process that writes a training folder
 
 
 def _plain(obj: Any) -> Any:
@@ -43,20 +51,36 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def temporary_name(path: Path) -> Path:
+    """A name beside ``path`` for writing it, unique to this process and call.
+
+    Two processes (or two saves) never share a temporary file, so neither can rename or
+    remove the other's.
+    """
+    path = Path(path)
+    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _write(obj: dict[str, Any], tmp: Path) -> None:
+    """``obj`` into ``tmp``, flushed and fsynced: complete on disk before anything is renamed."""
+    with open(tmp, "wb") as f:
+        torch.save(_plain(obj), f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
     """Write ``obj`` to ``path`` so that a reader never sees a half-written file.
 
-    The data go to ``path.tmp``, are flushed and fsynced, and only then renamed over ``path``;
-    the temporary file is removed if anything fails (including Ctrl-C).
+    The data go to a temporary file of this process (:func:`temporary_name`), are flushed and
+    fsynced, and only then renamed over ``path``; the temporary file is removed if anything
+    fails (including Ctrl-C).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_name(path)
     try:
-        with open(tmp, "wb") as f:
-            torch.save(_plain(obj), f)
-            f.flush()
-            os.fsync(f.fileno())
+        _write(obj, tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -139,6 +163,79 @@ def read_resume(path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"cannot resume {path}: {resume} belongs to step {state.get('step')}, "
                          f"the checkpoint to step {ckpt.get('step')}")
     return state
+
+
+def _holder(lock_path: Path) -> str:
+    """Who holds a lock, as its file says (pid, host, start, command)."""
+    try:
+        info = json.loads(lock_path.read_text())
+        return (f"pid {info['pid']} on {info['host']} since {info['since']}: {info['command']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (which has not yet written its name)"
+
+
+def remove_temporaries(path: Path) -> None:
+    """Remove the temporary files that a process killed while saving ``path`` (and its resume state) left.
+
+    Only for the holder of the folder's :func:`lock`: no one else writes these files then.
+    """
+    path = Path(path)
+    for name in (path.name, RESUME_NAME):
+        for stale in path.parent.glob(f"{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+class FolderLocked(OSError):
+    """Another process is writing the training folder."""
+
+
+@contextlib.contextmanager
+def lock(folder: Path, command: str = "") -> Iterator[Path]:
+    """Hold ``folder/training.lock`` while writing the folder; refuse if another process holds it.
+
+    The lock file names its holder (pid, host, start time, command) for the message another run
+    gets. It is an ``fcntl.flock`` lock, which the kernel releases when the holder exits in any
+    way (even SIGKILL): a lock file left by a dead process is simply taken over. The file is
+    removed when the lock is released. Where ``fcntl`` does not exist (Windows) no lock is taken.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield path
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise FolderLocked(f"{folder} is being written by another run ({_holder(path)}); wait until it "
+                               f"ends or stop it, or write elsewhere (--results)") from None
+        # the holder before us may have removed the file between our open and our lock: then our
+        # lock is on a file no one else will find, and we try again on the path's current file
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "since": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command}
+        os.ftruncate(fd, 0)
+        os.write(fd, (json.dumps(info) + "\n").encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # before unlocking: a waiting process then locks a fresh file
+        os.close(fd)
+        if created:  # a run that wrote nothing leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def check_fits(ckpt: dict[str, Any], model: nn.Module, path: Path) -> None:
