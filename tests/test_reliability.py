@@ -7,6 +7,7 @@ files, which are the same for every model.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -109,6 +110,86 @@ def test_ctrl_c_during_a_save_stops_after_it(uninterrupted, tmp_path: Path, monk
     monkeypatch.setattr(checkpoint, "save", save)
     assert saves == [2] and checkpoint.read(out)["step"] == 2
     assert_same(uninterrupted, run(out, resume=True))
+
+
+# -- 2. the checkpoint pair under a full disk and a killed process -------------------------------
+
+def test_a_full_disk_during_a_save_leaves_the_previous_pair_resumable(uninterrupted, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    save = torch.save
+
+    def disk_full_at_step_4(obj, f, *args, **kwargs):
+        # the checkpoint (after its resume state, in either order) of step 4 fills the disk half-way
+        if isinstance(obj, dict) and obj.get("step") == 4 and "state_dict" in obj:
+            f.write(b"\0" * 100)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full_at_step_4)
+    with pytest.raises(OSError, match="No space left"):
+        run(out)
+    monkeypatch.setattr(torch, "save", save)
+    assert files(out.parent) == ["checkpoint.pt", "resume.pt"]  # no temporary file left
+    assert checkpoint.read(out)["step"] == 2
+    assert checkpoint.read_resume(out, checkpoint.read(out))["step"] == 2
+    assert_same(uninterrupted, run(out, resume=True))  # after freeing space: resumes, no --force needed
+    assert runs_of(out) == [[0, 2], [2, 6]]
+
+
+KILLER = """
+import os, signal, sys
+import torch
+from torch import nn
+sys.path.insert(0, {tests!r})
+from test_reliability import Tiny, cfg
+from motionseg import train
+real, count = os.replace, [0]
+
+def replace(src, dst):
+    real(src, dst)
+    if "step4" in os.environ:  # count the renames of the save of step 4 only
+        count[0] += 1
+        if count[0] == {k}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+save = torch.save
+
+def marking_save(obj, f, *args, **kwargs):
+    if isinstance(obj, dict) and obj.get("step") == 4:
+        os.environ["step4"] = "1"
+    return save(obj, f, *args, **kwargs)
+
+os.replace, torch.save = replace, marking_save
+train.train(cfg(), {out!r}, progress=False, device=torch.device("cpu"), model=Tiny())
+"""
+
+
+@pytest.mark.parametrize("k, resumed_at", [(1, 2), (2, 4), (3, 4)])
+def test_a_process_killed_between_the_renames_of_a_save_resumes(uninterrupted, tmp_path: Path, k: int,
+                                                                resumed_at: int) -> None:
+    """SIGKILL after each rename of the save of step 4: resume from the newest consistent pair."""
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    code = KILLER.format(tests=str(Path(__file__).parent), k=k, out=str(out))
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert_same(uninterrupted, run(out, resume=True))
+    assert runs_of(out)[-1] == [resumed_at, 6]
+    assert files(out.parent) == ["checkpoint.pt", "resume.pt"]
+
+
+def test_a_stale_next_file_of_an_older_step_is_ignored(tmp_path: Path) -> None:
+    """A save killed before checkpoint.pt was replaced leaves a resume state that never counted."""
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    run(out, config=cfg(steps=2))
+    stale = {"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "model": "zero_param", "step": 3,
+             "optimizer": None, "scheduler": None}
+    torch.save(stale, out.with_name(checkpoint.NEXT_NAME))
+    ckpt = checkpoint.read(out)
+    assert checkpoint.read_resume(out, ckpt)["step"] == 2
+    checkpoint.recover(out)
+    assert files(out.parent) == ["checkpoint.pt", "resume.pt"]
 
 
 # -- 3. one run per folder ---------------------------------------------------------------------

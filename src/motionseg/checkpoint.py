@@ -9,7 +9,13 @@ A checkpoint directory holds two files:
 * ``resume.pt``: the optimizer and scheduler state, only needed to continue training. Kept
   apart so that the weights of a large model can be shipped without it.
 
-A training folder is written by one process at a time (:func:`lock`).
+The two are written as a pair that a crash cannot leave unresumable (:func:`save`): both are
+written in full to temporary files first (a full disk fails there, before anything is
+replaced), then the new ``resume.pt`` is moved to ``resume.pt.next``, ``checkpoint.pt`` is
+replaced (the moment the new pair counts) and ``resume.pt.next`` becomes ``resume.pt``.
+Whatever instant a process dies at, ``checkpoint.pt`` has its resume state in ``resume.pt`` or
+``resume.pt.next``; :func:`read_resume` finds it and :func:`recover` finishes the move. A
+training folder is written by one process at a time (:func:`lock`).
 
 Files are read with ``torch.load(weights_only=True)``: loading a checkpoint runs no code from
 it. Everything stored is plain data (tensors, numbers, strings, lists, dicts). Version-1
@@ -35,6 +41,7 @@ FORMAT = "motionseg-checkpoint"
 VERSION = 2
 READS = (1, 2)
 RESUME_NAME = "resume.pt"
+NEXT_NAME = "resume.pt.next"  # the new resume state while checkpoint.pt is being replaced
 LOCK_NAME = "training.lock"  # held by the one process that writes a training folder
 
 
@@ -69,6 +76,20 @@ def _write(obj: dict[str, Any], tmp: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _sync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
     """Write ``obj`` to ``path`` so that a reader never sees a half-written file.
 
@@ -99,16 +120,68 @@ def model_args(model: nn.Module) -> dict[str, Any]:
 def save(path: Path, model: nn.Module, name: str, image_size: int, *, step: int, config: dict[str, Any],
          history: dict[str, Any], provenance: dict[str, Any],
          optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None) -> None:
-    """Write ``checkpoint.pt`` at ``path`` and, given an optimizer, ``resume.pt`` beside it."""
+    """Write ``checkpoint.pt`` at ``path`` and, given an optimizer, ``resume.pt`` beside it.
+
+    The pair is replaced so that a failure at any point (a full disk, Ctrl-C, SIGKILL) leaves a
+    pair that resumes: the old one until ``checkpoint.pt`` is replaced, the new one after (see
+    the module's docstring). Any failure before that leaves the old pair untouched.
+    """
     path = Path(path)
-    if optimizer is not None:
-        save_atomic({"format": FORMAT, "version": VERSION, "model": name, "step": step,
-                     "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict() if scheduler is not None else None},
-                    path.with_name(RESUME_NAME))
-    save_atomic({"format": FORMAT, "version": VERSION, "model": name, "model_args": model_args(model),
-                 "image_size": image_size, "state_dict": model.state_dict(), "step": step,
-                 "config": config, "history": history, "provenance": provenance}, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recover(path)  # a pair left half-moved by a crash is finished first
+    ckpt = {"format": FORMAT, "version": VERSION, "model": name, "model_args": model_args(model),
+            "image_size": image_size, "state_dict": model.state_dict(), "step": step,
+            "config": config, "history": history, "provenance": provenance}
+    if optimizer is None:
+        save_atomic(ckpt, path)
+        return
+    state = {"format": FORMAT, "version": VERSION, "model": name, "step": step,
+             "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict() if scheduler is not None else None}
+    resume, following = path.with_name(RESUME_NAME), path.with_name(NEXT_NAME)
+    tmp_ckpt, tmp_resume = temporary_name(path), temporary_name(resume)
+    try:
+        # both complete on disk before anything is renamed: a full disk fails here
+        _write(state, tmp_resume)
+        _write(ckpt, tmp_ckpt)
+        os.replace(tmp_resume, following)
+        os.replace(tmp_ckpt, path)  # from here on the new pair counts
+        os.replace(following, resume)
+    finally:
+        for tmp in (tmp_ckpt, tmp_resume):
+            if tmp.exists():
+                tmp.unlink()
+    _sync_folder(path.parent)
+
+
+def _step_of(path: Path) -> Any:
+    """The ``step`` stored in a checkpoint or resume file (None if it cannot be read)."""
+    try:
+        obj = _load(path)
+    except Exception:  # noqa: BLE001 - unreadable: it holds no usable step
+        return None
+    return obj.get("step") if isinstance(obj, dict) else None
+
+
+def recover(path: Path) -> None:
+    """Finish a pair that a crash left half-moved, so that ``resume.pt`` belongs to ``checkpoint.pt``.
+
+    After a crash between replacing ``checkpoint.pt`` and moving ``resume.pt.next`` over
+    ``resume.pt``, the next file is the checkpoint's resume state: it is moved into place. A next
+    file of another step (the crash came before ``checkpoint.pt`` was replaced) is left over from
+    a save that never counted, and is removed. Only a process that holds the folder's
+    :func:`lock` (or writes it alone) should call this.
+    """
+    path = Path(path)
+    following = path.with_name(NEXT_NAME)
+    if not following.exists():
+        return
+    step = _step_of(path) if path.is_file() else None
+    if step is not None and _step_of(following) == step:
+        os.replace(following, path.with_name(RESUME_NAME))
+    else:
+        following.unlink()
+    _sync_folder(path.parent)
 
 
 def _load(path: Path) -> Any:
@@ -150,18 +223,25 @@ def read(path: Path, expect_model: str | None = None, image_size: int | None = N
 
 
 def read_resume(path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
-    """The optimizer and scheduler state that belongs to checkpoint ``ckpt`` (read from ``path``)."""
+    """The optimizer and scheduler state that belongs to checkpoint ``ckpt`` (read from ``path``).
+
+    That is ``resume.pt``, or ``resume.pt.next`` where a crash interrupted :func:`save` after it
+    had replaced ``checkpoint.pt`` (:func:`recover` then finishes the move).
+    """
     path = Path(path)
     if ckpt.get("version") == 1:
         return {"optimizer": ckpt["optimizer"], "scheduler": ckpt["scheduler"]}
-    resume = path.with_name(RESUME_NAME)
+    resume, following = path.with_name(RESUME_NAME), path.with_name(NEXT_NAME)
+    if following.is_file() and _step_of(following) == ckpt.get("step"):
+        return read(following, expect_model=ckpt.get("model"))
     if not resume.is_file():
         raise FileNotFoundError(f"cannot resume {path}: its optimizer state {resume} is missing "
                                 f"(train again without --resume, with --force to replace the checkpoint)")
     state = read(resume, expect_model=ckpt.get("model"))
     if state.get("step") != ckpt.get("step"):
         raise ValueError(f"cannot resume {path}: {resume} belongs to step {state.get('step')}, "
-                         f"the checkpoint to step {ckpt.get('step')}")
+                         f"the checkpoint to step {ckpt.get('step')} (a pair this version of motionseg never "
+                         f"leaves; train again with --force to start over)")
     return state
 
 

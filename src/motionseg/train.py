@@ -358,6 +358,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
     # neither pass the check below while the first has not yet saved nor mix its files with the first's
     with checkpoint.lock(out.parent, command):
         checkpoint.remove_temporaries(out)
+        checkpoint.recover(out)
         if out.exists() and not resume and not force:
             raise FileExistsError(f"{out} exists: pass --resume to continue its training or --force to replace it")
         return _train(cfg, out, resume, device, progress, model, time_limit, command)
