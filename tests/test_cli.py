@@ -109,3 +109,57 @@ def test_resume_with_other_settings_is_one_line(in_tmp: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["train", "zero_param", "--steps", "1", "--resume", "--profile", "full"]) == 1
     assert "cannot resume" in one_line_error(capsys)
+
+
+# -- issue 23: one-line errors and no overwritten work ----------------------------------------------
+
+@pytest.fixture()
+def results_copy(tmp_path: Path, monkeypatch) -> Path:
+    """A stand-in for results/ (links to the committed files) and README.md, for report and reproduce."""
+    from motionseg import report, results
+    root = tmp_path / "results"
+    for name in (*results.PAPER_ROWS, *results.OUR_ROWS, *results.REFERENCE_ROWS):
+        (root / name).mkdir(parents=True)
+        for f in (zoo.RESULTS / name).glob("*"):
+            if f.name in ("checkpoint.pt", "resume.pt"):
+                (root / name / f.name).symlink_to(f)
+            elif f.name.startswith("metrics_"):
+                (root / name / f.name).write_bytes(f.read_bytes())
+    readme = tmp_path / "README.md"
+    readme.write_text(report.README.read_text())
+    monkeypatch.setattr(results, "RESULTS", root)
+    monkeypatch.setattr(zoo, "RESULTS", root)
+    monkeypatch.setattr(report, "README", readme)
+    return root
+
+
+def empty_checkpoint(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path.unlink()
+    path.write_bytes(b"")
+    return path
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train --resume", "report --readme"])
+def test_an_empty_checkpoint_is_one_line(in_tmp: Path, results_copy: Path, capsys, command: str) -> None:
+    if command == "evaluate":
+        empty_checkpoint(in_tmp / "ckpts" / "zero_param" / "checkpoint.pt")
+        argv = ["evaluate", "zero_param", "--results", "ckpts", "--n", "1"]
+    elif command == "train --resume":
+        empty_checkpoint(in_tmp / "runs" / "zero_param" / "checkpoint.pt")
+        argv = ["train", "zero_param", "--steps", "1", "--resume"]
+    else:
+        empty_checkpoint(results_copy / "zero_param" / "checkpoint.pt")
+        argv = ["report", "--readme"]
+    assert main(argv) == 1
+    assert "checkpoint.pt is empty (0 bytes)" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("size", [0, 1, 100])
+def test_a_cut_off_checkpoint_is_one_line_from_the_library(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "c.pt"
+    path.write_bytes(zoo.checkpoint_path("zero_param").read_bytes()[:size])
+    with pytest.raises(ValueError) as err:
+        zoo.load("zero_param", path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value).strip()

@@ -196,11 +196,16 @@ def read(path: Path, expect_model: str | None = None, image_size: int | None = N
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; create it with "
                                 f"`python -m motionseg train {expect_model or 'MODEL'}`")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes), not a motionseg checkpoint: it was cut off while "
+                         f"being written; train again, or restore the file")
     try:
         ckpt = _load(path)
     except Exception as err:  # truncated, foreign, or a pickle that would run code
+        # some errors (an EOFError of a cut-off file) have no message at all
+        reason = (str(err).strip().splitlines() or [f"{type(err).__name__}, the file is cut off or damaged"])[0]
         raise ValueError(f"{path} is not a readable motionseg checkpoint "
-                         f"(it was read without running code from it): {str(err).splitlines()[0]}") from err
+                         f"(it was read without running code from it): {reason}") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not a motionseg checkpoint (no format tag {FORMAT!r})")
     version = ckpt.get("version")
