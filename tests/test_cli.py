@@ -163,3 +163,44 @@ def test_a_cut_off_checkpoint_is_one_line_from_the_library(tmp_path: Path, size:
     with pytest.raises(ValueError) as err:
         zoo.load("zero_param", path)
     assert str(path) in str(err.value) and "\n" not in str(err.value).strip()
+
+
+def _corrupt(path: Path, how: str) -> None:
+    data = json.loads(path.read_text())
+    if how == "missing key":
+        del data["mse"]
+    elif how == "string":
+        data["mse"] = "0.001"
+    elif how == "NaN":
+        data["mse"] = float("nan")
+    elif how == "list":
+        data = [data]
+    text = json.dumps(data)
+    path.write_text(text[: len(text) // 2] if how == "truncated" else text)
+
+
+@pytest.mark.parametrize("how, message", [
+    ("missing key", "the key 'mse' is missing"), ("string", "'mse' must be a number, got '0.001'"),
+    ("NaN", "'mse' must be a finite number, got nan"), ("list", "must hold a JSON object of results, not a list"),
+    ("truncated", "is not valid JSON"),
+])
+def test_report_on_a_malformed_metrics_file_is_one_line(results_copy: Path, capsys, how: str, message: str) -> None:
+    from motionseg import report
+    before = report.README.read_text()
+    bad = results_copy / "learnable" / "metrics_full.json"
+    _corrupt(bad, how)
+    assert main(["report", "--readme"]) == 1
+    err = one_line_error(capsys)
+    assert str(bad) in err and message in err, err
+    assert report.README.read_text() == before
+
+
+def test_report_on_a_malformed_variants_table_is_one_line(results_copy: Path, capsys) -> None:
+    committed = Path(__file__).resolve().parents[1] / "results" / "variants" / "ladder" / "table_full.json"
+    table = json.loads(committed.read_text())
+    del table["rows"][2]["test"]["mse"]
+    path = results_copy / "variants" / "ladder" / "table_full.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(table))
+    assert main(["report", "--readme"]) == 1
+    assert f"{path}: row 2 test['mse'] must be a number, got None" in one_line_error(capsys)
