@@ -204,3 +204,16 @@ def test_report_on_a_malformed_variants_table_is_one_line(results_copy: Path, ca
     path.write_text(json.dumps(table))
     assert main(["report", "--readme"]) == 1
     assert f"{path}: row 2 test['mse'] must be a number, got None" in one_line_error(capsys)
+
+
+def test_stress_refuses_a_model_asked_for_without_a_checkpoint(in_tmp: Path, capsys, monkeypatch) -> None:
+    from motionseg import stress
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the stress run started although a model asked for has no checkpoint")
+
+    monkeypatch.setattr(stress, "choose_option", no_work)
+    (in_tmp / "ckpts").mkdir()
+    assert main(["stress", "--models", "zero_param", "--results", "ckpts", "--n", "1"]) == 1
+    assert "no checkpoint at ckpts/zero_param/checkpoint.pt" in one_line_error(capsys)
+    assert not (in_tmp / "runs").exists()
