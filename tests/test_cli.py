@@ -73,12 +73,12 @@ def test_reproduce_trains_and_evaluates_into_its_folder(in_tmp: Path) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "zero_param", "--steps", "0"], "--steps: must be a whole number > 0"),
-    (["train", "zero_param", "--steps", "-5"], "--steps: must be a whole number > 0"),
+    (["train", "zero_param", "--steps", "0"], "--steps: must be a whole number in [1, 100,000,000]"),
+    (["train", "zero_param", "--steps", "-5"], "--steps: must be a whole number in [1, 100,000,000]"),
     (["train", "zero_param", "--minutes", "0"], "--minutes: must be a number of minutes > 0"),
     (["train", "zero_param", "--minutes", "-1"], "--minutes: must be a number of minutes > 0"),
-    (["evaluate", "zero_param", "--n", "0"], "--n: must be a whole number > 0"),
-    (["evaluate", "zero_param", "--n", "-3"], "--n: must be a whole number > 0"),
+    (["evaluate", "zero_param", "--n", "0"], "--n: must be a whole number in [1, 10,000,000]"),
+    (["evaluate", "zero_param", "--n", "-3"], "--n: must be a whole number in [1, 10,000,000]"),
     (["evaluate"], "the following arguments are required: MODEL"),
     (["train", "nope"], "invalid choice: 'nope'"),
 ])
@@ -165,6 +165,20 @@ def test_a_cut_off_checkpoint_is_one_line_from_the_library(tmp_path: Path, size:
     assert str(path) in str(err.value) and "\n" not in str(err.value).strip()
 
 
+def test_steps_and_counts_are_bounded_when_parsed(in_tmp: Path, capsys) -> None:
+    for argv in (["train", "zero_param", "--steps", "100000000000000000000"],
+                 ["evaluate", "zero_param", "--n", "100000000000000000000"],
+                 ["reproduce", "--n", "10" * 30],
+                 ["stress", "--n", "99999999999"],
+                 ["train", "zero_param", "--minutes", "inf"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert ("must be a whole number in [1, " in err or "must be a number of minutes > 0" in err), err
+    assert not (in_tmp / "runs").exists()
+
+
 def _corrupt(path: Path, how: str) -> None:
     data = json.loads(path.read_text())
     if how == "missing key":
@@ -217,3 +231,27 @@ def test_stress_refuses_a_model_asked_for_without_a_checkpoint(in_tmp: Path, cap
     assert main(["stress", "--models", "zero_param", "--results", "ckpts", "--n", "1"]) == 1
     assert "no checkpoint at ckpts/zero_param/checkpoint.pt" in one_line_error(capsys)
     assert not (in_tmp / "runs").exists()
+
+
+def _no_work(monkeypatch) -> None:
+    """Make every command fail loudly once it starts its work (training, evaluation, stress run)."""
+    import motionseg.__main__ as cli
+    from motionseg import evaluate, stress, variants
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the arguments and outputs were checked")
+
+    for module, name in ((cli, "train"), (variants, "train"), (evaluate, "evaluate"), (stress, "run")):
+        monkeypatch.setattr(module, name, no_work)
+
+
+@pytest.mark.parametrize("argv", [["train", "zero_param", "--results", ""], ["evaluate", "zero_param", "--out", " "],
+                                  ["reproduce", "--results", ""], ["variants", "ladder", "--results", ""],
+                                  ["stress", "--results", ""], ["evaluate", "zero_param", "--results", ""]])
+def test_an_empty_folder_name_is_refused(in_tmp: Path, capsys, monkeypatch, argv: list[str]) -> None:
+    _no_work(monkeypatch)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert "must name a folder, got an empty string" in capsys.readouterr().err
+    assert list(in_tmp.iterdir()) == []

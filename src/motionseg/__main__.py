@@ -9,6 +9,7 @@ training saves a checkpoint and exits with 130.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,16 +24,31 @@ from .train import Interrupted, command_line, git_commit, provenance, train, wri
 RUNS = Path("runs")
 
 
-def _positive(kind: Callable[[str], float | int], what: str) -> Callable[[str], float | int]:
+MAX_STEPS = 10 ** 8  # training steps of one run: far beyond any schedule, far below any overflow
+MAX_SEQUENCES = 10 ** 7  # test sequences of one evaluation
+
+
+def _positive(kind: Callable[[str], float | int], what: str, maximum: float | int | None = None
+              ) -> Callable[[str], float | int]:
+    """An argparse type: a finite ``kind`` > 0 (and <= ``maximum``), else one line saying what is allowed."""
+    allowed = f"a {what} > 0" if maximum is None else f"a {what} in [1, {maximum:,}]"
+
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be a {what} > 0, got {text}")
+        if not value > 0 or (maximum is not None and value > maximum) or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
         return value
     return parse
+
+
+def _folder(text: str) -> str:
+    """An argparse type: a folder name that is not empty (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty string (use . for the current folder)")
+    return text
 
 
 def _inside_results(path: Path) -> bool:
@@ -138,7 +154,8 @@ def parser() -> argparse.ArgumentParser:
     """The command-line parser."""
     top = argparse.ArgumentParser(prog="python -m motionseg", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
-    steps = _positive(int, "whole number")
+    steps = _positive(int, "whole number", MAX_STEPS)
+    sequences = _positive(int, "whole number", MAX_SEQUENCES)
     minutes = _positive(float, "number of minutes")
     p = sub.add_parser("train", help="train (or resume) a model and write <results>/<model>/checkpoint.pt")
     p.add_argument("model", choices=zoo.names())
@@ -148,42 +165,48 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--minutes", type=minutes, default=None,
                    help="stop after this many minutes (> 0) with a resumable checkpoint")
-    p.add_argument("--results", default=str(RUNS),
+    p.add_argument("--results", type=_folder, default=str(RUNS),
                    help="folder for <model>/checkpoint.pt (default: runs/; the committed ones: results)")
     p.set_defaults(func=_train)
     p = sub.add_parser("evaluate", help="evaluate trained models and the reference rows on the test set")
     p.add_argument("models", nargs="+", choices=zoo.names(), metavar="MODEL",
                    help=f"one or more of {', '.join(zoo.names())}")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--n", type=steps, default=None, help="number of test sequences (>= 1; default: the profile's)")
-    p.add_argument("--results", default=str(zoo.RESULTS), help="where the checkpoints are (default: results/)")
-    p.add_argument("--out", default=str(RUNS), help="where metrics_<profile>.json go (default: runs/)")
+    p.add_argument("--n", type=sequences, default=None,
+                   help="number of test sequences (>= 1; default: the profile's)")
+    p.add_argument("--results", type=_folder, default=str(zoo.RESULTS),
+                   help="where the checkpoints are (default: results/)")
+    p.add_argument("--out", type=_folder, default=str(RUNS), help="where metrics_<profile>.json go (default: runs/)")
     p.add_argument("--force", action="store_true", help="replace metrics under results/")
     p.set_defaults(func=_evaluate)
     p = sub.add_parser("reproduce", help="train (or resume) every model, then evaluate all")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
     p.add_argument("--models", nargs="+", choices=zoo.names(), default=None, metavar="MODEL")
     p.add_argument("--minutes", type=minutes, default=None, help="training time limit per model and call (> 0)")
-    p.add_argument("--n", type=steps, default=None, help="test sequences (>= 1; default: the profile's)")
-    p.add_argument("--results", default=None, help="default: results/ (full profile) or runs/quick/ (quick)")
+    p.add_argument("--n", type=sequences, default=None, help="test sequences (>= 1; default: the profile's)")
+    p.add_argument("--results", type=_folder, default=None,
+                   help="default: results/ (full profile) or runs/quick/ (quick)")
     p.set_defaults(func=_reproduce)
     p = sub.add_parser("variants", help="train and evaluate a table of variants (ladder, readings)")
     p.add_argument("table", choices=("ladder", "readings"))
     p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--n", type=steps, default=None, help="test sequences (>= 1; default: the profile's)")
-    p.add_argument("--results", default=str(RUNS / "variants"),
+    p.add_argument("--n", type=sequences, default=None, help="test sequences (>= 1; default: the profile's)")
+    p.add_argument("--results", type=_folder, default=str(RUNS / "variants"),
                    help="folder for <table>/<variant>/ (default: runs/variants; the committed ones: results/variants)")
     p.set_defaults(func=_variants)
     from . import stress
     p = sub.add_parser("stress", help="every trained model on shifted test sets, without retraining")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
     p.add_argument("--models", nargs="+", choices=zoo.names(), default=None, metavar="MODEL",
-                   help="default: all seven models of Table 1 (those without a checkpoint are skipped)")
+                   help="default: all seven models of Table 1 (those without a checkpoint are skipped); "
+                        "a model named here must have one")
     p.add_argument("--shifts", nargs="+", default=None, metavar="SHIFT", choices=list(stress.SHIFTS),
                    help=f"one or more of {', '.join(stress.SHIFTS)}; default: all (horizon is always run: the standard set is read from it)")
-    p.add_argument("--n", type=steps, default=None, help="test sequences per shift (>= 1; default: the profile's)")
-    p.add_argument("--results", default=str(zoo.RESULTS), help="where the checkpoints are (default: results/)")
-    p.add_argument("--out", default=str(RUNS), help="writes <out>/stress/stress_<profile>.json (default: runs/)")
+    p.add_argument("--n", type=sequences, default=None, help="test sequences per shift (>= 1; default: the profile's)")
+    p.add_argument("--results", type=_folder, default=str(zoo.RESULTS),
+                   help="where the checkpoints are (default: results/)")
+    p.add_argument("--out", type=_folder, default=str(RUNS),
+                   help="writes <out>/stress/stress_<profile>.json (default: runs/)")
     p.add_argument("--force", action="store_true", help="replace the stress table under results/")
     p.set_defaults(func=_stress)
     p = sub.add_parser("report", help="write the README's results section from results/")
