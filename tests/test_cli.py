@@ -233,6 +233,28 @@ def test_stress_refuses_a_model_asked_for_without_a_checkpoint(in_tmp: Path, cap
     assert not (in_tmp / "runs").exists()
 
 
+def test_reproduce_refuses_to_replace_committed_metrics_before_any_work(in_tmp: Path, results_copy: Path, capsys,
+                                                                       monkeypatch) -> None:
+    import motionseg.__main__ as cli
+    committed = results_copy / "zero_param" / "metrics_full.json"
+    before = committed.read_bytes()
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("reproduce trained before checking its outputs")
+
+    monkeypatch.setattr(cli, "train", no_work)
+    assert main(["reproduce", "--profile", "full", "--models", "zero_param", "--n", "1"]) == 1
+    assert "would replace committed results" in one_line_error(capsys)
+    assert committed.read_bytes() == before
+
+
+def test_reproduce_with_force_replaces_committed_metrics(in_tmp: Path, results_copy: Path) -> None:
+    committed = results_copy / "zero_param" / "metrics_full.json"
+    assert json.loads(committed.read_text())["n"] == 1000
+    assert main(["reproduce", "--profile", "full", "--models", "zero_param", "--n", "1", "--force"]) == 0
+    assert json.loads(committed.read_text())["n"] == 1
+
+
 def _no_work(monkeypatch) -> None:
     """Make every command fail loudly once it starts its work (training, evaluation, stress run)."""
     import motionseg.__main__ as cli
@@ -243,6 +265,20 @@ def _no_work(monkeypatch) -> None:
 
     for module, name in ((cli, "train"), (variants, "train"), (evaluate, "evaluate"), (stress, "run")):
         monkeypatch.setattr(module, name, no_work)
+
+
+@pytest.mark.parametrize("argv", [
+    ["variants", "ladder", "--results", "afile"],
+    ["evaluate", "zero_param", "--n", "1", "--out", "afile/metrics"],
+    ["train", "zero_param", "--steps", "1", "--results", "afile"],
+    ["stress", "--out", "afile", "--n", "1"],
+    ["reproduce", "--models", "zero_param", "--results", "afile"],
+])
+def test_output_folders_are_checked_before_any_work(in_tmp: Path, capsys, monkeypatch, argv: list[str]) -> None:
+    _no_work(monkeypatch)
+    (in_tmp / "afile").write_text("a file where a folder is expected")
+    assert main(argv) == 1
+    assert "afile is a file, not a folder" in one_line_error(capsys)
 
 
 @pytest.mark.parametrize("argv", [["train", "zero_param", "--results", ""], ["evaluate", "zero_param", "--out", " "],

@@ -1,16 +1,18 @@
 """Command line: ``python -m motionseg train|evaluate|reproduce|variants|stress|report``.
 
 Nothing is written under the committed ``results/`` unless asked for (``--results results``
-or ``--out results``, or ``reproduce --profile full``), and no checkpoint is replaced without
-``--resume`` (continue it) or ``--force`` (start over). Errors in what was asked for are one
-line and exit code 2 (bad arguments) or 1 (anything else the library refuses); Ctrl-C during
-training saves a checkpoint and exits with 130.
+or ``--out results``, or ``reproduce --profile full``), committed metrics are only replaced
+with ``--force``, and no checkpoint is replaced without ``--resume`` (continue it) or
+``--force`` (start over). Every output location is checked before any work starts. Errors in
+what was asked for are one line and exit code 2 (bad arguments) or 1 (anything else the
+library refuses); Ctrl-C during training saves a checkpoint and exits with 130.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -51,6 +53,43 @@ def _folder(text: str) -> str:
     return text
 
 
+def _check_writable(*paths: Path) -> None:
+    """Raise ``OSError`` unless every file of ``paths`` can be written, before any work starts.
+
+    Each path's folders must be folders (or not yet exist) and the nearest existing one must
+    accept a new file; a path that exists must be a file. Nothing is left behind by the check.
+    """
+    for path in paths:
+        if path.is_dir():
+            raise IsADirectoryError(f"cannot write {path}: it is a folder")
+        folder = path.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            raise NotADirectoryError(f"cannot write {path}: {folder} is a file, not a folder")
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise PermissionError(f"cannot write {path}: {folder} does not accept new files "
+                                  f"({err.strerror or err})") from None
+
+
+def _metrics_targets(out: Path, models: list[str], profile: str) -> list[Path]:
+    """The metrics files an evaluation of ``models`` writes under ``out``."""
+    return [out / name / f"metrics_{profile}.json" for name in [*models, "copy_last", "oracle"]]
+
+
+def _refuse_replacing_committed(targets: list[Path], force: bool, how: str) -> None:
+    """``FileExistsError`` if any of ``targets`` is a committed result (under results/) and not ``force``."""
+    if force:
+        return
+    existing = [str(p) for p in targets if _inside_results(p) and p.exists()]
+    if existing:
+        raise FileExistsError(f"would replace committed results {', '.join(existing)}: "
+                              f"pass --force to replace them, or {how} another folder")
+
+
 def _inside_results(path: Path) -> bool:
     try:
         path.resolve().relative_to(zoo.RESULTS.resolve())
@@ -63,6 +102,7 @@ def _train(args: argparse.Namespace) -> None:
     overrides = {"steps": args.steps} if args.steps is not None else {}
     cfg = zoo.training_config(args.model, args.profile, **overrides)
     out = zoo.checkpoint_path(args.model, Path(args.results))
+    _check_writable(out)
     print(f"training {args.model} ({cfg.profile} profile, {cfg.steps} steps) on {config.device()} -> {out}")
     limit = args.minutes * 60 if args.minutes is not None else None
     _, history = train(cfg, out, resume=args.resume, time_limit=limit, force=args.force)
@@ -78,12 +118,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     n = args.n or prof.n_test
     device = config.device()
     out = Path(args.out)
-    targets = [out / name / f"metrics_{prof.name}.json" for name in [*args.models, "copy_last", "oracle"]]
-    if _inside_results(out) and not args.force and not getattr(args, "reproducing", False):
-        existing = [str(p) for p in targets if p.exists()]
-        if existing:
-            raise FileExistsError(f"would replace committed results {', '.join(existing)}: "
-                                  "pass --force to replace them, or --out another folder")
+    targets = _metrics_targets(out, args.models, prof.name)
+    _refuse_replacing_committed(targets, args.force, "--out")
+    _check_writable(*targets)
     predictors = evaluate.reference_predictors()
     for name in args.models:
         model = zoo.load(name, zoo.checkpoint_path(name, Path(args.results))).to(device)
@@ -105,17 +142,25 @@ def _reproduce(args: argparse.Namespace) -> None:
     root = Path(args.results or (zoo.RESULTS if prof == "full" else RUNS / "quick"))
     models = args.models or zoo.names()
     limit = args.minutes * 60 if args.minutes is not None else None
+    # every output is checked before the first training starts, not after hours of it
+    targets = _metrics_targets(root, models, prof)
+    _refuse_replacing_committed(targets, args.force, "--results")
+    _check_writable(*targets, *(zoo.checkpoint_path(name, root) for name in models))
     for name in models:
         cfg = zoo.training_config(name, prof)
         out = zoo.checkpoint_path(name, root)
         print(f"== {name}: {cfg.steps} steps ({prof} profile) -> {out}")
         train(cfg, out, resume=True, time_limit=limit)
     _evaluate(argparse.Namespace(models=models, profile=prof, n=args.n, results=str(root), out=str(root),
-                                 force=True, reproducing=True))
+                                 force=True))  # checked above, before the training
 
 
 def _variants(args: argparse.Namespace) -> None:
     from . import variants
+    prof = config.profile_name(args.profile)
+    root = Path(args.results)
+    _check_writable(root / args.table / f"table_{prof}.json",
+                    *(root / args.table / v.key / "checkpoint.pt" for v in variants.TABLES[args.table]))
     table = variants.run(args.table, args.profile, Path(args.results), n_test=args.n)
     for row in table["rows"]:
         t = row["test"]
@@ -126,9 +171,8 @@ def _stress(args: argparse.Namespace) -> None:
     from . import stress
     prof = config.profile_name(args.profile)
     target = stress.output_path(Path(args.out), prof)
-    if _inside_results(target) and target.exists() and not args.force:
-        raise FileExistsError(f"would replace committed results {target}: pass --force to replace it, "
-                              "or --out another folder")
+    _refuse_replacing_committed([target], args.force, "--out")
+    _check_writable(target)
     table = stress.run(prof, Path(args.results), models=args.models, shifts=args.shifts, n=args.n)
     write_json(table, target)
     for name, choice in table["option"]["chosen"].items():
@@ -186,6 +230,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=sequences, default=None, help="test sequences (>= 1; default: the profile's)")
     p.add_argument("--results", type=_folder, default=None,
                    help="default: results/ (full profile) or runs/quick/ (quick)")
+    p.add_argument("--force", action="store_true", help="replace metrics under results/")
     p.set_defaults(func=_reproduce)
     p = sub.add_parser("variants", help="train and evaluate a table of variants (ladder, readings)")
     p.add_argument("table", choices=("ladder", "readings"))
