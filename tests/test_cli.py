@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,32 @@ def test_reproduce_with_force_replaces_committed_metrics(in_tmp: Path, results_c
     assert json.loads(committed.read_text())["n"] == 1000
     assert main(["reproduce", "--profile", "full", "--models", "zero_param", "--n", "1", "--force"]) == 0
     assert json.loads(committed.read_text())["n"] == 1
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "zero_param", "--steps", "3", "--force"], "python -m motionseg train zero_param --steps 3 --resume"),
+    (["train", "zero_param", "--resume", "--results", "my runs"],
+     "python -m motionseg train zero_param --results 'my runs' --resume"),
+    (["reproduce", "--models", "zero_param", "--minutes", "2"],
+     "python -m motionseg reproduce --models zero_param --minutes 2"),
+    (["variants", "ladder", "--results", "v"], "python -m motionseg variants ladder --results v"),
+])
+def test_after_ctrl_c_the_command_that_resumes_is_printed(in_tmp: Path, capsys, monkeypatch, argv: list[str],
+                                                         expected: str) -> None:
+    import motionseg.__main__ as cli
+    from motionseg import train as train_module, variants
+
+    def interrupted(cfg, out, *args, **kwargs):
+        raise train_module.Interrupted(1, Path(out))
+
+    monkeypatch.setattr(cli, "train", interrupted)
+    monkeypatch.setattr(variants, "train", interrupted)
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"continue with: {expected}"), err
+    # and that command is accepted: it resumes (train) or is the same command (the others resume by themselves)
+    again = cli.parser().parse_args(shlex.split(expected)[3:])
+    assert getattr(again, "resume", True) and not getattr(again, "force", False)
 
 
 def _no_work(monkeypatch) -> None:

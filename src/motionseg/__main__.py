@@ -5,12 +5,14 @@ or ``--out results``, or ``reproduce --profile full``), committed metrics are on
 with ``--force``, and no checkpoint is replaced without ``--resume`` (continue it) or
 ``--force`` (start over). Every output location is checked before any work starts. Errors in
 what was asked for are one line and exit code 2 (bad arguments) or 1 (anything else the
-library refuses); Ctrl-C during training saves a checkpoint and exits with 130.
+library refuses); Ctrl-C during training saves a checkpoint, prints the command that
+continues, and exits with 130.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 import tempfile
 import time
@@ -261,8 +263,25 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def resume_command(args: argparse.Namespace, argv: list[str]) -> str:
+    """The command that continues an interrupted ``python -m motionseg`` command (``argv``, parsed as ``args``).
+
+    ``train`` continues with ``--resume`` (and without ``--force``, which would start over);
+    ``reproduce`` and ``variants`` resume every training by themselves: the same command again.
+    """
+    if args.command != "train":
+        return shlex.join(["python", "-m", "motionseg", *argv])
+    words = ["train", args.model]
+    for option in ("profile", "steps", "minutes", "results"):
+        value = getattr(args, option)
+        if value is not None and not (option == "results" and value == str(RUNS)):
+            words += [f"--{option}", str(value)]
+    return shlex.join(["python", "-m", "motionseg", *words, "--resume"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m motionseg``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
@@ -270,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except Interrupted as stop:
-        print(f"{stop}; continue with the same command and --resume", file=sys.stderr)
+        print(f"{stop}; continue with: {resume_command(args, argv)}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
