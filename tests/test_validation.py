@@ -57,8 +57,10 @@ def test_the_error_says_how_many_frames_fit(two_gib) -> None:
 @pytest.mark.parametrize("name, family", [("zero_param", "filter"), ("learnable_plus", "filter"),
                                           ("conv_pgp", "ConvPGP"), ("vln_ldc", "VLNLDC")])
 def test_every_model_has_its_family_multiples(name: str, family: str) -> None:
-    assert validation.peak_multiples(zoo.build(name, image_size=SIZE)) == validation.PEAK_MULTIPLES[family]
-    assert validation.peak_multiples(None) == validation.PEAK_MULTIPLES["filter"]
+    for autograd in (False, True):
+        assert validation.peak_multiples(zoo.build(name, image_size=SIZE), autograd) == \
+            validation.PEAK_MULTIPLES[family][autograd]
+        assert validation.peak_multiples(None, autograd) == validation.PEAK_MULTIPLES["filter"][autograd]
 
 
 def test_autograd_is_what_would_be_recorded() -> None:
@@ -84,9 +86,9 @@ def test_the_limit_is_the_memory_available_now(monkeypatch) -> None:
 def test_chunks_of_sequences_predict_what_one_call_would(monkeypatch) -> None:
     model = zoo.build("zero_param").eval()
     x = seeds(4)
-    one = validation.estimate_bytes(None, 1, 10, 5, SIZE, SIZE, autograd=False)
-    # room for two sequences at a time, not four
-    monkeypatch.setattr(validation, "available_memory", lambda device=None: 2.5 * one / validation.MEMORY_SHARE)
+    two, output = validation.estimate_bytes(None, 2, 10, 5, SIZE, SIZE, autograd=False), 4 * 4 * 5 * SIZE * SIZE
+    # room for the output and two sequences at a time, not four
+    monkeypatch.setattr(validation, "available_memory", lambda device=None: (two + output) / validation.MEMORY_SHARE)
     with torch.no_grad(), pytest.raises(ValueError, match="n_future=5 would need"):
         model(x, 5)
     calls = []
@@ -104,13 +106,17 @@ def _peak_memory_benchmark():
     return module
 
 
-@pytest.mark.parametrize("name, mode, n", [("learnable_plus", "nograd", 200), ("zero_param", "backward", 40),
-                                           ("vln_resnet", "backward", 10)])
-def test_the_estimate_is_above_the_measured_peak(name: str, mode: str, n: int) -> None:
-    """The peak of a real call (fresh process, peak RSS) stays below the estimate that the guard uses."""
-    measured = _peak_memory_benchmark().peak(name, mode, n, SIZE)
+@pytest.mark.parametrize("name, mode, n, batch", [("learnable", "autograd", 2, 2), ("learnable_plus", "nograd", 20, 4),
+                                                  ("vln_resnet", "autograd", 5, 1)])
+def test_the_estimate_is_above_the_measured_peak(name: str, mode: str, n: int, batch: int) -> None:
+    """The peak of a first call in a fresh process stays below the estimate that the guard uses.
+
+    learnable with autograd keeps the most per seed frame, learnable_plus without it the most
+    per predicted frame (its states kept, as evaluate keeps them), a VLN the most of all.
+    """
+    measured = _peak_memory_benchmark().peak(name, mode, n, SIZE, batch)
     model = zoo.build(name, image_size=SIZE)
-    estimate = validation.estimate_bytes(model if name in zoo.BASELINES else None, 1, 10, n, SIZE, SIZE,
-                                         autograd=mode == "backward")
+    estimate = validation.estimate_bytes(model if name in zoo.BASELINES else None, batch, 10, n, SIZE, SIZE,
+                                         autograd=mode == "autograd")
     assert measured <= estimate, (measured, estimate)
     assert measured > 0.2 * estimate  # and the estimate is not uselessly loose

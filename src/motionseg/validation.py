@@ -18,22 +18,27 @@ from torch import Tensor
 # Refuse a call whose estimated peak exceeds this share of the memory available when it starts.
 MEMORY_SHARE = 0.8
 
-# Peak memory of a call beyond what was in use before it, per frame the model steps through (seed
-# frames and predicted ones), as a multiple of one predicted frame (H x W float32): (without
-# autograd, with autograd). Measured by benchmarks/peak_memory.py (peak RSS of one call on the
-# CPU at 64 x 64, checked at 128 x 128; with autograd the forward and the backward pass) and
-# rounded up; MARGIN on top covers the allocator's noise and machines that measure otherwise.
-PEAK_MULTIPLES: dict[str, tuple[float, float]] = {
+# Peak memory of one call beyond what was in use before it, per sequence and frame, as multiples
+# of one frame (H x W float32): (per seed frame, per predicted frame), without and with autograd.
+# Measured by benchmarks/peak_memory.py (peak RSS of a first call in a fresh process, CPU, 64 x 64
+# and 128 x 128, batches of 1 and 4, short and long horizons; with autograd forward and backward;
+# the filter models' states kept as evaluate keeps them) and rounded up. A model steps through its
+# seed frames with more in memory than through its predicted ones (the learnable nets keep their
+# activations of every seed step for backward). FIXED_BYTES is what a first call sets up (FFT
+# plans, thread pools; up to 45 MB measured); MARGIN covers the allocator's noise.
+PEAK_MULTIPLES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     # the filter models (ZeroParamModel and its subclasses, which do not pass themselves to the
-    # check): the largest of the four, measured 3.1 / 21 (zero_param), 3.1 / 22 (learnable),
-    # 3.1 / 17 (zero_param_plus), 10.2 / 26 (learnable_plus)
-    "filter": (11.0, 27.0),
-    "ConvPGP": (2.5, 130.0),  # measured 2.0 / 123
-    # measured 7.7 and 11.1 (two runs) / 748 (736 at 128 x 128): the graph holds every layer of every step
-    "VLNResNet": (12.0, 760.0),
-    "VLNLDC": (12.0, 760.0),  # measured 2.1 / 755
-    "CopyLast": (1.0, 1.0),  # the output itself
+    # check): the largest of the four. Measured without autograd 14-23 per seed frame, 7-10 per
+    # predicted one; with autograd 32-215 per seed frame (learnable's nets the most) and 17-26
+    # per predicted one.
+    "filter": ((25.0, 11.0), (220.0, 27.0)),
+    "ConvPGP": ((17.0, 2.5), (55.0, 120.0)),  # measured 16 / 2.0 and 52 / 118
+    # measured 39 / 7.7 to 11 (the working set of one step, then the outputs) and 664 / 733 to 748
+    "VLNResNet": ((40.0, 12.0), (700.0, 760.0)),
+    "VLNLDC": ((40.0, 12.0), (700.0, 760.0)),
+    "CopyLast": ((0.0, 1.0), (0.0, 1.0)),  # the output itself
 }
+FIXED_BYTES = 64 * 2 ** 20
 MARGIN = 1.25
 
 
@@ -74,10 +79,10 @@ def available_memory(device: torch.device | str | None = None) -> int | None:
         return None
 
 
-def peak_multiples(model: torch.nn.Module | None) -> tuple[float, float]:
-    """The (without autograd, with autograd) multiples of ``model`` (a filter model's if unknown)."""
+def peak_multiples(model: torch.nn.Module | None, autograd: bool) -> tuple[float, float]:
+    """(per seed frame, per predicted frame) multiples of ``model`` (a filter model's if unknown)."""
     name = type(model).__name__ if model is not None else "filter"
-    return PEAK_MULTIPLES.get(name, PEAK_MULTIPLES["filter"])
+    return PEAK_MULTIPLES.get(name, PEAK_MULTIPLES["filter"])[1 if autograd else 0]
 
 
 def records_autograd(x: Tensor, model: torch.nn.Module | None) -> bool:
@@ -95,8 +100,9 @@ def records_autograd(x: Tensor, model: torch.nn.Module | None) -> bool:
 def estimate_bytes(model: torch.nn.Module | None, batch: int, n_seed: int, n_future: int, height: int,
                    width: int, autograd: bool) -> int:
     """Conservative peak memory of one call predicting ``n_future`` frames from ``n_seed`` (bytes)."""
-    multiple = peak_multiples(model)[1 if autograd else 0]
-    return int(MARGIN * multiple * 4 * batch * (n_seed + n_future) * height * width)
+    seed, future = peak_multiples(model, autograd)
+    per_sequence = 4 * height * width * (seed * n_seed + future * n_future)
+    return int(MARGIN * (FIXED_BYTES + batch * per_sequence))
 
 
 def _gib(n: float) -> str:
@@ -116,6 +122,14 @@ def _count(n_future: object) -> int:
     return n
 
 
+def _frames_that_fit(limit: float, model: torch.nn.Module | None, batch: int, n_seed: int, height: int,
+                     width: int, autograd: bool) -> int:
+    """The largest ``n_future`` whose estimate stays within ``limit`` (0 if none)."""
+    without = estimate_bytes(model, batch, n_seed, 0, height, width, autograd)
+    per_frame = estimate_bytes(model, batch, n_seed, 1, height, width, autograd) - without
+    return max(0, math.floor((limit - without) / per_frame)) if per_frame > 0 else 0
+
+
 def check_n_future(n_future: object, batch: int = 1, height: int = 128, width: int = 128,
                    model: torch.nn.Module | None = None, n_seed: int = 0, autograd: bool = False,
                    device: torch.device | str | None = None) -> int:
@@ -131,9 +145,7 @@ def check_n_future(n_future: object, batch: int = 1, height: int = 128, width: i
     limit = MEMORY_SHARE * available
     need = estimate_bytes(model, batch, n_seed, n, height, width, autograd)
     if need > limit:
-        per_frame = estimate_bytes(model, batch, 1, 0, height, width, autograd)
-        fits = max(0, math.floor(limit / per_frame) - n_seed)
-        fits_one = max(0, math.floor(limit / (per_frame / batch)) - n_seed)
+        fits, fits_one = (_frames_that_fit(limit, model, b, n_seed, height, width, autograd) for b in (batch, 1))
         kind = "with autograd" if autograd else "without autograd"
         raise ValueError(
             f"n_future={n} would need about {_gib(need)} ({kind}, {batch} x {n} x {height} x {width}), more than "
@@ -192,8 +204,9 @@ def predict_in_chunks(model: Callable[..., Tensor] | Any, seed_frames: Tensor, n
                          f"than the limit of {_gib(MEMORY_SHARE * available)}: predict fewer frames or sequences")
     if sequences is None:
         module = model if isinstance(model, torch.nn.Module) else None
-        one = estimate_bytes(module, 1, s, n, h, w, autograd=False)
-        room = b * one if available is None else MEMORY_SHARE * available - output
+        fixed = estimate_bytes(module, 0, s, n, h, w, autograd=False)
+        one = estimate_bytes(module, 1, s, n, h, w, autograd=False) - fixed
+        room = b * one if available is None else MEMORY_SHARE * available - output - fixed
         sequences = max(1, int(room // max(one, 1)))
     if sequences < 1:
         raise ValueError(f"sequences must be at least 1, got {sequences}")
