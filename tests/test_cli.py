@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -73,12 +74,12 @@ def test_reproduce_trains_and_evaluates_into_its_folder(in_tmp: Path) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "zero_param", "--steps", "0"], "--steps: must be a whole number > 0"),
-    (["train", "zero_param", "--steps", "-5"], "--steps: must be a whole number > 0"),
+    (["train", "zero_param", "--steps", "0"], "--steps: must be a whole number in [1, 100,000,000]"),
+    (["train", "zero_param", "--steps", "-5"], "--steps: must be a whole number in [1, 100,000,000]"),
     (["train", "zero_param", "--minutes", "0"], "--minutes: must be a number of minutes > 0"),
     (["train", "zero_param", "--minutes", "-1"], "--minutes: must be a number of minutes > 0"),
-    (["evaluate", "zero_param", "--n", "0"], "--n: must be a whole number > 0"),
-    (["evaluate", "zero_param", "--n", "-3"], "--n: must be a whole number > 0"),
+    (["evaluate", "zero_param", "--n", "0"], "--n: must be a whole number in [1, 10,000,000]"),
+    (["evaluate", "zero_param", "--n", "-3"], "--n: must be a whole number in [1, 10,000,000]"),
     (["evaluate"], "the following arguments are required: MODEL"),
     (["train", "nope"], "invalid choice: 'nope'"),
 ])
@@ -109,3 +110,211 @@ def test_resume_with_other_settings_is_one_line(in_tmp: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["train", "zero_param", "--steps", "1", "--resume", "--profile", "full"]) == 1
     assert "cannot resume" in one_line_error(capsys)
+
+
+# -- issue 23: one-line errors and no overwritten work ----------------------------------------------
+
+@pytest.fixture()
+def results_copy(tmp_path: Path, monkeypatch) -> Path:
+    """A stand-in for results/ (links to the committed files) and README.md, for report and reproduce."""
+    from motionseg import report, results
+    root = tmp_path / "results"
+    for name in (*results.PAPER_ROWS, *results.OUR_ROWS, *results.REFERENCE_ROWS):
+        (root / name).mkdir(parents=True)
+        for f in (zoo.RESULTS / name).glob("*"):
+            if f.name in ("checkpoint.pt", "resume.pt"):
+                (root / name / f.name).symlink_to(f)
+            elif f.name.startswith("metrics_"):
+                (root / name / f.name).write_bytes(f.read_bytes())
+    readme = tmp_path / "README.md"
+    readme.write_text(report.README.read_text())
+    monkeypatch.setattr(results, "RESULTS", root)
+    monkeypatch.setattr(zoo, "RESULTS", root)
+    monkeypatch.setattr(report, "README", readme)
+    return root
+
+
+def empty_checkpoint(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path.unlink()
+    path.write_bytes(b"")
+    return path
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train --resume", "report --readme"])
+def test_an_empty_checkpoint_is_one_line(in_tmp: Path, results_copy: Path, capsys, command: str) -> None:
+    if command == "evaluate":
+        empty_checkpoint(in_tmp / "ckpts" / "zero_param" / "checkpoint.pt")
+        argv = ["evaluate", "zero_param", "--results", "ckpts", "--n", "1"]
+    elif command == "train --resume":
+        empty_checkpoint(in_tmp / "runs" / "zero_param" / "checkpoint.pt")
+        argv = ["train", "zero_param", "--steps", "1", "--resume"]
+    else:
+        empty_checkpoint(results_copy / "zero_param" / "checkpoint.pt")
+        argv = ["report", "--readme"]
+    assert main(argv) == 1
+    assert "checkpoint.pt is empty (0 bytes)" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("size", [0, 1, 100])
+def test_a_cut_off_checkpoint_is_one_line_from_the_library(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "c.pt"
+    path.write_bytes(zoo.checkpoint_path("zero_param").read_bytes()[:size])
+    with pytest.raises(ValueError) as err:
+        zoo.load("zero_param", path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value).strip()
+
+
+def test_steps_and_counts_are_bounded_when_parsed(in_tmp: Path, capsys) -> None:
+    for argv in (["train", "zero_param", "--steps", "100000000000000000000"],
+                 ["evaluate", "zero_param", "--n", "100000000000000000000"],
+                 ["reproduce", "--n", "10" * 30],
+                 ["stress", "--n", "99999999999"],
+                 ["train", "zero_param", "--minutes", "inf"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert ("must be a whole number in [1, " in err or "must be a number of minutes > 0" in err), err
+    assert not (in_tmp / "runs").exists()
+
+
+def _corrupt(path: Path, how: str) -> None:
+    data = json.loads(path.read_text())
+    if how == "missing key":
+        del data["mse"]
+    elif how == "string":
+        data["mse"] = "0.001"
+    elif how == "NaN":
+        data["mse"] = float("nan")
+    elif how == "list":
+        data = [data]
+    text = json.dumps(data)
+    path.write_text(text[: len(text) // 2] if how == "truncated" else text)
+
+
+@pytest.mark.parametrize("how, message", [
+    ("missing key", "the key 'mse' is missing"), ("string", "'mse' must be a number, got '0.001'"),
+    ("NaN", "'mse' must be a finite number, got nan"), ("list", "must hold a JSON object of results, not a list"),
+    ("truncated", "is not valid JSON"),
+])
+def test_report_on_a_malformed_metrics_file_is_one_line(results_copy: Path, capsys, how: str, message: str) -> None:
+    from motionseg import report
+    before = report.README.read_text()
+    bad = results_copy / "learnable" / "metrics_full.json"
+    _corrupt(bad, how)
+    assert main(["report", "--readme"]) == 1
+    err = one_line_error(capsys)
+    assert str(bad) in err and message in err, err
+    assert report.README.read_text() == before
+
+
+def test_report_on_a_malformed_variants_table_is_one_line(results_copy: Path, capsys) -> None:
+    committed = Path(__file__).resolve().parents[1] / "results" / "variants" / "ladder" / "table_full.json"
+    table = json.loads(committed.read_text())
+    del table["rows"][2]["test"]["mse"]
+    path = results_copy / "variants" / "ladder" / "table_full.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(table))
+    assert main(["report", "--readme"]) == 1
+    assert f"{path}: row 2 test['mse'] must be a number, got None" in one_line_error(capsys)
+
+
+def test_stress_refuses_a_model_asked_for_without_a_checkpoint(in_tmp: Path, capsys, monkeypatch) -> None:
+    from motionseg import stress
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the stress run started although a model asked for has no checkpoint")
+
+    monkeypatch.setattr(stress, "choose_option", no_work)
+    (in_tmp / "ckpts").mkdir()
+    assert main(["stress", "--models", "zero_param", "--results", "ckpts", "--n", "1"]) == 1
+    assert "no checkpoint at ckpts/zero_param/checkpoint.pt" in one_line_error(capsys)
+    assert not (in_tmp / "runs").exists()
+
+
+def test_reproduce_refuses_to_replace_committed_metrics_before_any_work(in_tmp: Path, results_copy: Path, capsys,
+                                                                       monkeypatch) -> None:
+    import motionseg.__main__ as cli
+    committed = results_copy / "zero_param" / "metrics_full.json"
+    before = committed.read_bytes()
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("reproduce trained before checking its outputs")
+
+    monkeypatch.setattr(cli, "train", no_work)
+    assert main(["reproduce", "--profile", "full", "--models", "zero_param", "--n", "1"]) == 1
+    assert "would replace committed results" in one_line_error(capsys)
+    assert committed.read_bytes() == before
+
+
+def test_reproduce_with_force_replaces_committed_metrics(in_tmp: Path, results_copy: Path) -> None:
+    committed = results_copy / "zero_param" / "metrics_full.json"
+    assert json.loads(committed.read_text())["n"] == 1000
+    assert main(["reproduce", "--profile", "full", "--models", "zero_param", "--n", "1", "--force"]) == 0
+    assert json.loads(committed.read_text())["n"] == 1
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "zero_param", "--steps", "3", "--force"], "python -m motionseg train zero_param --steps 3 --resume"),
+    (["train", "zero_param", "--resume", "--results", "my runs"],
+     "python -m motionseg train zero_param --results 'my runs' --resume"),
+    (["reproduce", "--models", "zero_param", "--minutes", "2"],
+     "python -m motionseg reproduce --models zero_param --minutes 2"),
+    (["variants", "ladder", "--results", "v"], "python -m motionseg variants ladder --results v"),
+])
+def test_after_ctrl_c_the_command_that_resumes_is_printed(in_tmp: Path, capsys, monkeypatch, argv: list[str],
+                                                         expected: str) -> None:
+    import motionseg.__main__ as cli
+    from motionseg import train as train_module, variants
+
+    def interrupted(cfg, out, *args, **kwargs):
+        raise train_module.Interrupted(1, Path(out))
+
+    monkeypatch.setattr(cli, "train", interrupted)
+    monkeypatch.setattr(variants, "train", interrupted)
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"continue with: {expected}"), err
+    # and that command is accepted: it resumes (train) or is the same command (the others resume by themselves)
+    again = cli.parser().parse_args(shlex.split(expected)[3:])
+    assert getattr(again, "resume", True) and not getattr(again, "force", False)
+
+
+def _no_work(monkeypatch) -> None:
+    """Make every command fail loudly once it starts its work (training, evaluation, stress run)."""
+    import motionseg.__main__ as cli
+    from motionseg import evaluate, stress, variants
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the arguments and outputs were checked")
+
+    for module, name in ((cli, "train"), (variants, "train"), (evaluate, "evaluate"), (stress, "run")):
+        monkeypatch.setattr(module, name, no_work)
+
+
+@pytest.mark.parametrize("argv", [
+    ["variants", "ladder", "--results", "afile"],
+    ["evaluate", "zero_param", "--n", "1", "--out", "afile/metrics"],
+    ["train", "zero_param", "--steps", "1", "--results", "afile"],
+    ["stress", "--out", "afile", "--n", "1"],
+    ["reproduce", "--models", "zero_param", "--results", "afile"],
+])
+def test_output_folders_are_checked_before_any_work(in_tmp: Path, capsys, monkeypatch, argv: list[str]) -> None:
+    _no_work(monkeypatch)
+    (in_tmp / "afile").write_text("a file where a folder is expected")
+    assert main(argv) == 1
+    assert "afile is a file, not a folder" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("argv", [["train", "zero_param", "--results", ""], ["evaluate", "zero_param", "--out", " "],
+                                  ["reproduce", "--results", ""], ["variants", "ladder", "--results", ""],
+                                  ["stress", "--results", ""], ["evaluate", "zero_param", "--results", ""]])
+def test_an_empty_folder_name_is_refused(in_tmp: Path, capsys, monkeypatch, argv: list[str]) -> None:
+    _no_work(monkeypatch)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert "must name a folder, got an empty string" in capsys.readouterr().err
+    assert list(in_tmp.iterdir()) == []

@@ -1,15 +1,20 @@
 """Command line: ``python -m motionseg train|evaluate|reproduce|variants|stress|report``.
 
 Nothing is written under the committed ``results/`` unless asked for (``--results results``
-or ``--out results``, or ``reproduce --profile full``), and no checkpoint is replaced without
-``--resume`` (continue it) or ``--force`` (start over). Errors in what was asked for are one
-line and exit code 2 (bad arguments) or 1 (anything else the library refuses); Ctrl-C during
-training saves a checkpoint and exits with 130.
+or ``--out results``, or ``reproduce --profile full``), committed metrics are only replaced
+with ``--force``, and no checkpoint is replaced without ``--resume`` (continue it) or
+``--force`` (start over). Every output location is checked before any work starts. Errors in
+what was asked for are one line and exit code 2 (bad arguments) or 1 (anything else the
+library refuses); Ctrl-C during training saves a checkpoint, prints the command that
+continues, and exits with 130.
 """
 from __future__ import annotations
 
 import argparse
+import math
+import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,16 +28,68 @@ from .train import Interrupted, command_line, git_commit, provenance, train, wri
 RUNS = Path("runs")
 
 
-def _positive(kind: Callable[[str], float | int], what: str) -> Callable[[str], float | int]:
+MAX_STEPS = 10 ** 8  # training steps of one run: far beyond any schedule, far below any overflow
+MAX_SEQUENCES = 10 ** 7  # test sequences of one evaluation
+
+
+def _positive(kind: Callable[[str], float | int], what: str, maximum: float | int | None = None
+              ) -> Callable[[str], float | int]:
+    """An argparse type: a finite ``kind`` > 0 (and <= ``maximum``), else one line saying what is allowed."""
+    allowed = f"a {what} > 0" if maximum is None else f"a {what} in [1, {maximum:,}]"
+
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be a {what} > 0, got {text}")
+        if not value > 0 or (maximum is not None and value > maximum) or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
         return value
     return parse
+
+
+def _folder(text: str) -> str:
+    """An argparse type: a folder name that is not empty (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty string (use . for the current folder)")
+    return text
+
+
+def _check_writable(*paths: Path) -> None:
+    """Raise ``OSError`` unless every file of ``paths`` can be written, before any work starts.
+
+    Each path's folders must be folders (or not yet exist) and the nearest existing one must
+    accept a new file; a path that exists must be a file. Nothing is left behind by the check.
+    """
+    for path in paths:
+        if path.is_dir():
+            raise IsADirectoryError(f"cannot write {path}: it is a folder")
+        folder = path.parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            raise NotADirectoryError(f"cannot write {path}: {folder} is a file, not a folder")
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise PermissionError(f"cannot write {path}: {folder} does not accept new files "
+                                  f"({err.strerror or err})") from None
+
+
+def _metrics_targets(out: Path, models: list[str], profile: str) -> list[Path]:
+    """The metrics files an evaluation of ``models`` writes under ``out``."""
+    return [out / name / f"metrics_{profile}.json" for name in [*models, "copy_last", "oracle"]]
+
+
+def _refuse_replacing_committed(targets: list[Path], force: bool, how: str) -> None:
+    """``FileExistsError`` if any of ``targets`` is a committed result (under results/) and not ``force``."""
+    if force:
+        return
+    existing = [str(p) for p in targets if _inside_results(p) and p.exists()]
+    if existing:
+        raise FileExistsError(f"would replace committed results {', '.join(existing)}: "
+                              f"pass --force to replace them, or {how} another folder")
 
 
 def _inside_results(path: Path) -> bool:
@@ -47,6 +104,7 @@ def _train(args: argparse.Namespace) -> None:
     overrides = {"steps": args.steps} if args.steps is not None else {}
     cfg = zoo.training_config(args.model, args.profile, **overrides)
     out = zoo.checkpoint_path(args.model, Path(args.results))
+    _check_writable(out)
     print(f"training {args.model} ({cfg.profile} profile, {cfg.steps} steps) on {config.device()} -> {out}")
     limit = args.minutes * 60 if args.minutes is not None else None
     _, history = train(cfg, out, resume=args.resume, time_limit=limit, force=args.force)
@@ -62,12 +120,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     n = args.n or prof.n_test
     device = config.device()
     out = Path(args.out)
-    targets = [out / name / f"metrics_{prof.name}.json" for name in [*args.models, "copy_last", "oracle"]]
-    if _inside_results(out) and not args.force and not getattr(args, "reproducing", False):
-        existing = [str(p) for p in targets if p.exists()]
-        if existing:
-            raise FileExistsError(f"would replace committed results {', '.join(existing)}: "
-                                  "pass --force to replace them, or --out another folder")
+    targets = _metrics_targets(out, args.models, prof.name)
+    _refuse_replacing_committed(targets, args.force, "--out")
+    _check_writable(*targets)
     predictors = evaluate.reference_predictors()
     for name in args.models:
         model = zoo.load(name, zoo.checkpoint_path(name, Path(args.results))).to(device)
@@ -89,17 +144,25 @@ def _reproduce(args: argparse.Namespace) -> None:
     root = Path(args.results or (zoo.RESULTS if prof == "full" else RUNS / "quick"))
     models = args.models or zoo.names()
     limit = args.minutes * 60 if args.minutes is not None else None
+    # every output is checked before the first training starts, not after hours of it
+    targets = _metrics_targets(root, models, prof)
+    _refuse_replacing_committed(targets, args.force, "--results")
+    _check_writable(*targets, *(zoo.checkpoint_path(name, root) for name in models))
     for name in models:
         cfg = zoo.training_config(name, prof)
         out = zoo.checkpoint_path(name, root)
         print(f"== {name}: {cfg.steps} steps ({prof} profile) -> {out}")
         train(cfg, out, resume=True, time_limit=limit)
     _evaluate(argparse.Namespace(models=models, profile=prof, n=args.n, results=str(root), out=str(root),
-                                 force=True, reproducing=True))
+                                 force=True))  # checked above, before the training
 
 
 def _variants(args: argparse.Namespace) -> None:
     from . import variants
+    prof = config.profile_name(args.profile)
+    root = Path(args.results)
+    _check_writable(root / args.table / f"table_{prof}.json",
+                    *(root / args.table / v.key / "checkpoint.pt" for v in variants.TABLES[args.table]))
     table = variants.run(args.table, args.profile, Path(args.results), n_test=args.n)
     for row in table["rows"]:
         t = row["test"]
@@ -110,9 +173,8 @@ def _stress(args: argparse.Namespace) -> None:
     from . import stress
     prof = config.profile_name(args.profile)
     target = stress.output_path(Path(args.out), prof)
-    if _inside_results(target) and target.exists() and not args.force:
-        raise FileExistsError(f"would replace committed results {target}: pass --force to replace it, "
-                              "or --out another folder")
+    _refuse_replacing_committed([target], args.force, "--out")
+    _check_writable(target)
     table = stress.run(prof, Path(args.results), models=args.models, shifts=args.shifts, n=args.n)
     write_json(table, target)
     for name, choice in table["option"]["chosen"].items():
@@ -138,7 +200,8 @@ def parser() -> argparse.ArgumentParser:
     """The command-line parser."""
     top = argparse.ArgumentParser(prog="python -m motionseg", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
-    steps = _positive(int, "whole number")
+    steps = _positive(int, "whole number", MAX_STEPS)
+    sequences = _positive(int, "whole number", MAX_SEQUENCES)
     minutes = _positive(float, "number of minutes")
     p = sub.add_parser("train", help="train (or resume) a model and write <results>/<model>/checkpoint.pt")
     p.add_argument("model", choices=zoo.names())
@@ -148,42 +211,49 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--minutes", type=minutes, default=None,
                    help="stop after this many minutes (> 0) with a resumable checkpoint")
-    p.add_argument("--results", default=str(RUNS),
+    p.add_argument("--results", type=_folder, default=str(RUNS),
                    help="folder for <model>/checkpoint.pt (default: runs/; the committed ones: results)")
     p.set_defaults(func=_train)
     p = sub.add_parser("evaluate", help="evaluate trained models and the reference rows on the test set")
     p.add_argument("models", nargs="+", choices=zoo.names(), metavar="MODEL",
                    help=f"one or more of {', '.join(zoo.names())}")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--n", type=steps, default=None, help="number of test sequences (>= 1; default: the profile's)")
-    p.add_argument("--results", default=str(zoo.RESULTS), help="where the checkpoints are (default: results/)")
-    p.add_argument("--out", default=str(RUNS), help="where metrics_<profile>.json go (default: runs/)")
+    p.add_argument("--n", type=sequences, default=None,
+                   help="number of test sequences (>= 1; default: the profile's)")
+    p.add_argument("--results", type=_folder, default=str(zoo.RESULTS),
+                   help="where the checkpoints are (default: results/)")
+    p.add_argument("--out", type=_folder, default=str(RUNS), help="where metrics_<profile>.json go (default: runs/)")
     p.add_argument("--force", action="store_true", help="replace metrics under results/")
     p.set_defaults(func=_evaluate)
     p = sub.add_parser("reproduce", help="train (or resume) every model, then evaluate all")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
     p.add_argument("--models", nargs="+", choices=zoo.names(), default=None, metavar="MODEL")
     p.add_argument("--minutes", type=minutes, default=None, help="training time limit per model and call (> 0)")
-    p.add_argument("--n", type=steps, default=None, help="test sequences (>= 1; default: the profile's)")
-    p.add_argument("--results", default=None, help="default: results/ (full profile) or runs/quick/ (quick)")
+    p.add_argument("--n", type=sequences, default=None, help="test sequences (>= 1; default: the profile's)")
+    p.add_argument("--results", type=_folder, default=None,
+                   help="default: results/ (full profile) or runs/quick/ (quick)")
+    p.add_argument("--force", action="store_true", help="replace metrics under results/")
     p.set_defaults(func=_reproduce)
     p = sub.add_parser("variants", help="train and evaluate a table of variants (ladder, readings)")
     p.add_argument("table", choices=("ladder", "readings"))
     p.add_argument("--profile", choices=config.PROFILES, default=None)
-    p.add_argument("--n", type=steps, default=None, help="test sequences (>= 1; default: the profile's)")
-    p.add_argument("--results", default=str(RUNS / "variants"),
+    p.add_argument("--n", type=sequences, default=None, help="test sequences (>= 1; default: the profile's)")
+    p.add_argument("--results", type=_folder, default=str(RUNS / "variants"),
                    help="folder for <table>/<variant>/ (default: runs/variants; the committed ones: results/variants)")
     p.set_defaults(func=_variants)
     from . import stress
     p = sub.add_parser("stress", help="every trained model on shifted test sets, without retraining")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
     p.add_argument("--models", nargs="+", choices=zoo.names(), default=None, metavar="MODEL",
-                   help="default: all seven models of Table 1 (those without a checkpoint are skipped)")
+                   help="default: all seven models of Table 1 (those without a checkpoint are skipped); "
+                        "a model named here must have one")
     p.add_argument("--shifts", nargs="+", default=None, metavar="SHIFT", choices=list(stress.SHIFTS),
                    help=f"one or more of {', '.join(stress.SHIFTS)}; default: all (horizon is always run: the standard set is read from it)")
-    p.add_argument("--n", type=steps, default=None, help="test sequences per shift (>= 1; default: the profile's)")
-    p.add_argument("--results", default=str(zoo.RESULTS), help="where the checkpoints are (default: results/)")
-    p.add_argument("--out", default=str(RUNS), help="writes <out>/stress/stress_<profile>.json (default: runs/)")
+    p.add_argument("--n", type=sequences, default=None, help="test sequences per shift (>= 1; default: the profile's)")
+    p.add_argument("--results", type=_folder, default=str(zoo.RESULTS),
+                   help="where the checkpoints are (default: results/)")
+    p.add_argument("--out", type=_folder, default=str(RUNS),
+                   help="writes <out>/stress/stress_<profile>.json (default: runs/)")
     p.add_argument("--force", action="store_true", help="replace the stress table under results/")
     p.set_defaults(func=_stress)
     p = sub.add_parser("report", help="write the README's results section from results/")
@@ -193,8 +263,25 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def resume_command(args: argparse.Namespace, argv: list[str]) -> str:
+    """The command that continues an interrupted ``python -m motionseg`` command (``argv``, parsed as ``args``).
+
+    ``train`` continues with ``--resume`` (and without ``--force``, which would start over);
+    ``reproduce`` and ``variants`` resume every training by themselves: the same command again.
+    """
+    if args.command != "train":
+        return shlex.join(["python", "-m", "motionseg", *argv])
+    words = ["train", args.model]
+    for option in ("profile", "steps", "minutes", "results"):
+        value = getattr(args, option)
+        if value is not None and not (option == "results" and value == str(RUNS)):
+            words += [f"--{option}", str(value)]
+    return shlex.join(["python", "-m", "motionseg", *words, "--resume"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m motionseg``; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     torch.set_float32_matmul_precision("high")
     torch.backends.cudnn.benchmark = True
@@ -202,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except Interrupted as stop:
-        print(f"{stop}; continue with the same command and --resume", file=sys.stderr)
+        print(f"{stop}; continue with: {resume_command(args, argv)}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -9,6 +9,14 @@ A checkpoint directory holds two files:
 * ``resume.pt``: the optimizer and scheduler state, only needed to continue training. Kept
   apart so that the weights of a large model can be shipped without it.
 
+The two are written as a pair that a crash cannot leave unresumable (:func:`save`): both are
+written in full to temporary files first (a full disk fails there, before anything is
+replaced), then the new ``resume.pt`` is moved to ``resume.pt.next``, ``checkpoint.pt`` is
+replaced (the moment the new pair counts) and ``resume.pt.next`` becomes ``resume.pt``.
+Whatever instant a process dies at, ``checkpoint.pt`` has its resume state in ``resume.pt`` or
+``resume.pt.next``; :func:`read_resume` finds it and :func:`recover` finishes the move. A
+training folder is written by one process at a time (:func:`lock`).
+
 Files are read with ``torch.load(weights_only=True)``: loading a checkpoint runs no code from
 it. Everything stored is plain data (tensors, numbers, strings, lists, dicts). Version-1
 checkpoints (one file with the optimizer inside) are still read for models without options,
@@ -16,9 +24,14 @@ the baselines.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import secrets
+import socket
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -28,6 +41,8 @@ FORMAT = "motionseg-checkpoint"
 VERSION = 2
 READS = (1, 2)
 RESUME_NAME = "resume.pt"
+NEXT_NAME = "resume.pt.next"  # the new resume state while checkpoint.pt is being replaced
+LOCK_NAME = "training.lock"  # held by the one process that writes a training folder
 
 
 def _plain(obj: Any) -> Any:
@@ -43,20 +58,50 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def temporary_name(path: Path) -> Path:
+    """A name beside ``path`` for writing it, unique to this process and call.
+
+    Two processes (or two saves) never share a temporary file, so neither can rename or
+    remove the other's.
+    """
+    path = Path(path)
+    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _write(obj: dict[str, Any], tmp: Path) -> None:
+    """``obj`` into ``tmp``, flushed and fsynced: complete on disk before anything is renamed."""
+    with open(tmp, "wb") as f:
+        torch.save(_plain(obj), f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (where the platform allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
     """Write ``obj`` to ``path`` so that a reader never sees a half-written file.
 
-    The data go to ``path.tmp``, are flushed and fsynced, and only then renamed over ``path``;
-    the temporary file is removed if anything fails (including Ctrl-C).
+    The data go to a temporary file of this process (:func:`temporary_name`), are flushed and
+    fsynced, and only then renamed over ``path``; the temporary file is removed if anything
+    fails (including Ctrl-C).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_name(path)
     try:
-        with open(tmp, "wb") as f:
-            torch.save(_plain(obj), f)
-            f.flush()
-            os.fsync(f.fileno())
+        _write(obj, tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -75,16 +120,68 @@ def model_args(model: nn.Module) -> dict[str, Any]:
 def save(path: Path, model: nn.Module, name: str, image_size: int, *, step: int, config: dict[str, Any],
          history: dict[str, Any], provenance: dict[str, Any],
          optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None) -> None:
-    """Write ``checkpoint.pt`` at ``path`` and, given an optimizer, ``resume.pt`` beside it."""
+    """Write ``checkpoint.pt`` at ``path`` and, given an optimizer, ``resume.pt`` beside it.
+
+    The pair is replaced so that a failure at any point (a full disk, Ctrl-C, SIGKILL) leaves a
+    pair that resumes: the old one until ``checkpoint.pt`` is replaced, the new one after (see
+    the module's docstring). Any failure before that leaves the old pair untouched.
+    """
     path = Path(path)
-    if optimizer is not None:
-        save_atomic({"format": FORMAT, "version": VERSION, "model": name, "step": step,
-                     "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict() if scheduler is not None else None},
-                    path.with_name(RESUME_NAME))
-    save_atomic({"format": FORMAT, "version": VERSION, "model": name, "model_args": model_args(model),
-                 "image_size": image_size, "state_dict": model.state_dict(), "step": step,
-                 "config": config, "history": history, "provenance": provenance}, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recover(path)  # a pair left half-moved by a crash is finished first
+    ckpt = {"format": FORMAT, "version": VERSION, "model": name, "model_args": model_args(model),
+            "image_size": image_size, "state_dict": model.state_dict(), "step": step,
+            "config": config, "history": history, "provenance": provenance}
+    if optimizer is None:
+        save_atomic(ckpt, path)
+        return
+    state = {"format": FORMAT, "version": VERSION, "model": name, "step": step,
+             "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict() if scheduler is not None else None}
+    resume, following = path.with_name(RESUME_NAME), path.with_name(NEXT_NAME)
+    tmp_ckpt, tmp_resume = temporary_name(path), temporary_name(resume)
+    try:
+        # both complete on disk before anything is renamed: a full disk fails here
+        _write(state, tmp_resume)
+        _write(ckpt, tmp_ckpt)
+        os.replace(tmp_resume, following)
+        os.replace(tmp_ckpt, path)  # from here on the new pair counts
+        os.replace(following, resume)
+    finally:
+        for tmp in (tmp_ckpt, tmp_resume):
+            if tmp.exists():
+                tmp.unlink()
+    _sync_folder(path.parent)
+
+
+def _step_of(path: Path) -> Any:
+    """The ``step`` stored in a checkpoint or resume file (None if it cannot be read)."""
+    try:
+        obj = _load(path)
+    except Exception:  # noqa: BLE001 - unreadable: it holds no usable step
+        return None
+    return obj.get("step") if isinstance(obj, dict) else None
+
+
+def recover(path: Path) -> None:
+    """Finish a pair that a crash left half-moved, so that ``resume.pt`` belongs to ``checkpoint.pt``.
+
+    After a crash between replacing ``checkpoint.pt`` and moving ``resume.pt.next`` over
+    ``resume.pt``, the next file is the checkpoint's resume state: it is moved into place. A next
+    file of another step (the crash came before ``checkpoint.pt`` was replaced) is left over from
+    a save that never counted, and is removed. Only a process that holds the folder's
+    :func:`lock` (or writes it alone) should call this.
+    """
+    path = Path(path)
+    following = path.with_name(NEXT_NAME)
+    if not following.exists():
+        return
+    step = _step_of(path) if path.is_file() else None
+    if step is not None and _step_of(following) == step:
+        os.replace(following, path.with_name(RESUME_NAME))
+    else:
+        following.unlink()
+    _sync_folder(path.parent)
 
 
 def _load(path: Path) -> Any:
@@ -99,11 +196,16 @@ def read(path: Path, expect_model: str | None = None, image_size: int | None = N
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; create it with "
                                 f"`python -m motionseg train {expect_model or 'MODEL'}`")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes), not a motionseg checkpoint: it was cut off while "
+                         f"being written; train again, or restore the file")
     try:
         ckpt = _load(path)
     except Exception as err:  # truncated, foreign, or a pickle that would run code
+        # some errors (an EOFError of a cut-off file) have no message at all
+        reason = (str(err).strip().splitlines() or [f"{type(err).__name__}, the file is cut off or damaged"])[0]
         raise ValueError(f"{path} is not a readable motionseg checkpoint "
-                         f"(it was read without running code from it): {str(err).splitlines()[0]}") from err
+                         f"(it was read without running code from it): {reason}") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not a motionseg checkpoint (no format tag {FORMAT!r})")
     version = ckpt.get("version")
@@ -126,19 +228,99 @@ def read(path: Path, expect_model: str | None = None, image_size: int | None = N
 
 
 def read_resume(path: Path, ckpt: dict[str, Any]) -> dict[str, Any]:
-    """The optimizer and scheduler state that belongs to checkpoint ``ckpt`` (read from ``path``)."""
+    """The optimizer and scheduler state that belongs to checkpoint ``ckpt`` (read from ``path``).
+
+    That is ``resume.pt``, or ``resume.pt.next`` where a crash interrupted :func:`save` after it
+    had replaced ``checkpoint.pt`` (:func:`recover` then finishes the move).
+    """
     path = Path(path)
     if ckpt.get("version") == 1:
         return {"optimizer": ckpt["optimizer"], "scheduler": ckpt["scheduler"]}
-    resume = path.with_name(RESUME_NAME)
+    resume, following = path.with_name(RESUME_NAME), path.with_name(NEXT_NAME)
+    if following.is_file() and _step_of(following) == ckpt.get("step"):
+        return read(following, expect_model=ckpt.get("model"))
     if not resume.is_file():
         raise FileNotFoundError(f"cannot resume {path}: its optimizer state {resume} is missing "
                                 f"(train again without --resume, with --force to replace the checkpoint)")
     state = read(resume, expect_model=ckpt.get("model"))
     if state.get("step") != ckpt.get("step"):
         raise ValueError(f"cannot resume {path}: {resume} belongs to step {state.get('step')}, "
-                         f"the checkpoint to step {ckpt.get('step')}")
+                         f"the checkpoint to step {ckpt.get('step')} (a pair this version of motionseg never "
+                         f"leaves; train again with --force to start over)")
     return state
+
+
+def _holder(lock_path: Path) -> str:
+    """Who holds a lock, as its file says (pid, host, start, command)."""
+    try:
+        info = json.loads(lock_path.read_text())
+        return (f"pid {info['pid']} on {info['host']} since {info['since']}: {info['command']}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (which has not yet written its name)"
+
+
+def remove_temporaries(path: Path) -> None:
+    """Remove the temporary files that a process killed while saving ``path`` (and its resume state) left.
+
+    Only for the holder of the folder's :func:`lock`: no one else writes these files then.
+    """
+    path = Path(path)
+    for name in (path.name, RESUME_NAME):
+        for stale in path.parent.glob(f"{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+class FolderLocked(OSError):
+    """Another process is writing the training folder."""
+
+
+@contextlib.contextmanager
+def lock(folder: Path, command: str = "") -> Iterator[Path]:
+    """Hold ``folder/training.lock`` while writing the folder; refuse if another process holds it.
+
+    The lock file names its holder (pid, host, start time, command) for the message another run
+    gets. It is an ``fcntl.flock`` lock, which the kernel releases when the holder exits in any
+    way (even SIGKILL): a lock file left by a dead process is simply taken over. The file is
+    removed when the lock is released. Where ``fcntl`` does not exist (Windows) no lock is taken.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield path
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise FolderLocked(f"{folder} is being written by another run ({_holder(path)}); wait until it "
+                               f"ends or stop it, or write elsewhere (--results)") from None
+        # the holder before us may have removed the file between our open and our lock: then our
+        # lock is on a file no one else will find, and we try again on the path's current file
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "since": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command}
+        os.ftruncate(fd, 0)
+        os.write(fd, (json.dumps(info) + "\n").encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # before unlocking: a waiting process then locks a fresh file
+        os.close(fd)
+        if created:  # a run that wrote nothing leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def check_fits(ckpt: dict[str, Any], model: nn.Module, path: Path) -> None:

@@ -27,7 +27,7 @@ class CopyLast(nn.Module):
     """Predict that nothing moves: every future frame is the last seed frame."""
 
     def forward(self, seed_frames: Tensor, n_future: int = N_FUTURE) -> Tensor:
-        n_future = check_seed_frames(seed_frames, min_seed=1, n_future=n_future)
+        n_future = check_seed_frames(seed_frames, min_seed=1, n_future=n_future, model=self)
         return seed_frames[:, -1:].expand(-1, n_future, -1, -1).clone()
 
 

@@ -40,8 +40,10 @@ def readme_section(root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def update_readme(path: Path = README, root: Path | None = None, check: bool = False) -> bool:
-    """Write the results section into ``path``; with ``check``, only say whether it is up to date."""
+def update_readme(path: Path | None = None, root: Path | None = None, check: bool = False) -> bool:
+    """Write the results section into ``path`` (default: :data:`README`); with ``check``, only say
+    whether it is up to date. Every results file is read and checked before anything is written."""
+    path = Path(path if path is not None else README)
     text = path.read_text()
     if START not in text or END not in text:
         raise ValueError(f"{path} has no results markers: put the lines {START!r} and {END!r} where the table goes")

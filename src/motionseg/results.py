@@ -8,6 +8,7 @@ column in bold), :func:`markdown` for the README.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -64,17 +65,70 @@ def glue(key: str, value: Any) -> None:
     _glue(key, value, display=False)
 
 
+class ResultsFileError(ValueError):
+    """A results file that cannot be read or does not hold what it should (the message names it)."""
+
+
 def read_json(path: str | Path) -> dict[str, Any]:
-    """One results file (metrics, table or benchmark), with a clear error if it is missing."""
+    """One results file (metrics, table or benchmark) holding a JSON object.
+
+    A missing file, one that is not JSON (cut off, say) and one that holds something else than
+    an object each give one line naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no results file {path}; see the book's 'Reproduce it' page for the command")
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except UnicodeDecodeError as err:
+        raise ResultsFileError(f"{path} is not a results file: it is not text ({err.reason})") from None
+    except json.JSONDecodeError as err:
+        raise ResultsFileError(f"{path} is not valid JSON (cut off or damaged?): {err.msg} at line {err.lineno} "
+                               f"column {err.colno}; write it again with the command in the book's 'Reproduce it' "
+                               f"page") from None
+    if not isinstance(data, dict):
+        raise ResultsFileError(f"{path} must hold a JSON object of results, not a {type(data).__name__}")
+    return data
+
+
+def _number(path: Path, where: str, value: Any, integer: bool = False) -> None:
+    """``ResultsFileError`` unless ``value`` is a finite number (an integer >= 0 if ``integer``)."""
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        what = "a whole number" if integer else "a number"
+        raise ResultsFileError(f"{path}: {where} must be {what}, got {value!r}")
+    if not math.isfinite(value) or (integer and value < 0):
+        raise ResultsFileError(f"{path}: {where} must be a finite number{' >= 0' if integer else ''}, got {value!r}")
+
+
+def check_metrics(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``data`` if it holds what the tables read from a metrics file, else ``ResultsFileError`` naming ``path``.
+
+    ``n`` (a whole number), ``l1``, ``mse`` and ``ssim`` (finite numbers); where present, the
+    state metrics ``iou`` and ``epe`` of ``per_state_step`` (lists of at least 9 finite numbers:
+    the tables read frame 9). NaN would put "nan" into a table, a string or list a traceback.
+    """
+    for key in ("n", "l1", "mse", "ssim"):
+        if key not in data:
+            raise ResultsFileError(f"{path}: the key {key!r} is missing (a metrics file holds n, l1, mse and ssim)")
+        _number(path, repr(key), data[key], integer=key == "n")
+    states = data.get("per_state_step")
+    if states:
+        if not isinstance(states, dict):
+            raise ResultsFileError(f"{path}: 'per_state_step' must be an object, got {type(states).__name__}")
+        for key in ("iou", "epe"):
+            values = states.get(key)
+            if not isinstance(values, list) or len(values) < 9:
+                raise ResultsFileError(f"{path}: per_state_step[{key!r}] must be a list of at least 9 numbers, "
+                                       f"got {values!r:.60}")
+            _number(path, f"per_state_step[{key!r}][8]", values[8])
+    return data
 
 
 def metrics(name: str, profile: str = "full", root: Path | None = None) -> dict[str, Any]:
-    """``<root>/<name>/metrics_<profile>.json`` (root: the committed ``results/``)."""
-    return read_json(Path(root if root is not None else RESULTS) / name / f"metrics_{profile}.json")
+    """``<root>/<name>/metrics_<profile>.json`` (root: the committed ``results/``), checked (:func:`check_metrics`)."""
+    path = Path(root if root is not None else RESULTS) / name / f"metrics_{profile}.json"
+    return check_metrics(read_json(path), path)
 
 
 def _budget(name: str, root: Path) -> dict[str, Any]:
@@ -171,7 +225,17 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
 
 def variants(table: str, profile: str = "full", root: Path | None = None) -> pd.DataFrame:
     """A variants table (``ladder`` or ``readings``, see :mod:`motionseg.variants`) as a DataFrame."""
-    data = read_json(Path(root if root is not None else RESULTS / "variants") / table / f"table_{profile}.json")
+    path = Path(root if root is not None else RESULTS / "variants") / table / f"table_{profile}.json"
+    data = read_json(path)
+    if not isinstance(data.get("rows"), list) or not data["rows"]:
+        raise ResultsFileError(f"{path}: 'rows' must be a non-empty list of variants")
+    for i, r in enumerate(data["rows"]):
+        for part in ("test", "validation"):
+            if not isinstance(r, dict) or not isinstance(r.get(part), dict):
+                raise ResultsFileError(f"{path}: row {i} has no {part!r} results")
+        for key in ("l1", "mse", "ssim"):
+            _number(path, f"row {i} test[{key!r}]", r["test"].get(key))
+        _number(path, f"row {i} validation['mse']", r["validation"].get("mse"))
     rows = []
     for r in data["rows"]:
         t, v = r["test"], r["validation"]

@@ -404,9 +404,11 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
         command: str | None = None) -> dict[str, Any]:
     """The stress table: choose the option on validation data, then evaluate every model on every shift.
 
-    ``root``: where the checkpoints are (default: the committed ``results/``); models without a
-    checkpoint are skipped with a printed note. ``shifts`` default to all (``horizon`` is always
-    evaluated, since the standard set is read from it). Returns the results file's content.
+    ``root``: where the checkpoints are (default: the committed ``results/``). Of the default
+    models (``models`` not given) those without a checkpoint are skipped with a printed note; a
+    model asked for by name must have one (``FileNotFoundError`` before any work, as
+    ``evaluate`` does). ``shifts`` default to all (``horizon`` is always evaluated, since the
+    standard set is read from it). Returns the results file's content.
     """
     from .train import command_line, provenance
 
@@ -415,6 +417,10 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
     for name in names:
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}: allowed are {', '.join(MODELS)}")
+        if models is not None and not zoo.checkpoint_path(name, root).is_file():
+            raise FileNotFoundError(f"no checkpoint at {zoo.checkpoint_path(name, root)} for the model {name} "
+                                    f"asked for; train it with `python -m motionseg train {name}`, or leave it "
+                                    f"out of --models")
     chosen_shifts = list(shifts) if shifts is not None else list(SHIFTS)
     for name in chosen_shifts:
         shift(name)

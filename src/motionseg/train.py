@@ -352,13 +352,24 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
     execution settings (``config.EXECUTION``); other settings must match, and a setting that
     an older checkpoint lacks counts as its default.
     """
-    from . import zoo
     out = Path(out)
-    if out.exists() and not resume and not force:
-        raise FileExistsError(f"{out} exists: pass --resume to continue its training or --force to replace it")
+    command = command or command_line()
+    # one writer per folder: checked and written under the same lock, so that a second run can
+    # neither pass the check below while the first has not yet saved nor mix its files with the first's
+    with checkpoint.lock(out.parent, command):
+        checkpoint.remove_temporaries(out)
+        checkpoint.recover(out)
+        if out.exists() and not resume and not force:
+            raise FileExistsError(f"{out} exists: pass --resume to continue its training or --force to replace it")
+        return _train(cfg, out, resume, device, progress, model, time_limit, command)
+
+
+def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | None, progress: bool,
+           model: nn.Module | None, time_limit: float | None, command: str) -> tuple[nn.Module, History]:
+    """:func:`train` once the folder of ``out`` is locked and checked."""
+    from . import zoo
     device = device or config.device()
     commit = git_commit()
-    command = command or command_line()
     torch.manual_seed(cfg.seed)
     config.check_train_config(cfg)
     model = (model or zoo.build(cfg.model, image_size=cfg.size, options=cfg.options)).to(device)
@@ -465,16 +476,23 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
                 step += 1
                 history.step.append(step)
                 history.loss.append(loss.item())
-                out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
-                stopping = out_of_time or ctrl_c.requested
-                if step % cfg.val_every == 0 or step == cfg.steps or (stopping and cfg.val_at_stop):
+                validated = step % cfg.val_every == 0 or step == cfg.steps
+                if validated:
                     validation()
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{history.loss[-1]:.5f}")
-                if step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping:
+                # read after the validation, so that a Ctrl-C during it saves this step
+                out_of_time = time_limit is not None and time.perf_counter() - call_start > time_limit
+                stopping = out_of_time or ctrl_c.requested
+                if stopping and cfg.val_at_stop and not validated:
+                    validation()
+                saved = step % cfg.checkpoint_every == 0 or step == cfg.steps or stopping
+                if saved:
                     save()
-                if ctrl_c.requested:
+                # "saved" is only said of a checkpoint of this step just written (a Ctrl-C during the
+                # save counts); one that came after a step with no save due stops after the next
+                if saved and ctrl_c.requested:
                     if bar is not None:
                         bar.close()
                     raise Interrupted(step, out)
@@ -505,7 +523,7 @@ def write_json(obj: Any, path: Path) -> None:
     """Write JSON atomically with stable formatting."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = checkpoint.temporary_name(path)  # unique per process: two writers never share one
     try:
         tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
         os.replace(tmp, path)

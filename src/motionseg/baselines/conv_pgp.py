@@ -75,7 +75,7 @@ class ConvPGP(nn.Module):
         The mapping is inferred from the last two seed frames and then held fixed while
         the model feeds its own predictions back.
         """
-        n_future = check_seed_frames(seed_frames, min_seed=2, n_future=n_future)
+        n_future = check_seed_frames(seed_frames, min_seed=2, n_future=n_future, model=self)
         seed_frames = seed_frames.to(self.u1.weight.dtype)  # float64/16 input, as our models take it
         b, s, h, w = seed_frames.shape
         x = seed_frames.unsqueeze(2)  # B x S x 1 x H x W

@@ -185,7 +185,7 @@ class VLNResNet(nn.Module):
         The seed frames are fed as ground truth; afterwards the model's own
         predictions are fed back.
         """
-        n_future = check_seed_frames(seed_frames, min_seed=2, n_future=n_future)
+        n_future = check_seed_frames(seed_frames, min_seed=2, n_future=n_future, model=self)
         self._check_size(seed_frames)
         seed_frames = seed_frames.to(next(self.parameters()).dtype)  # float64/16 input, as our models take it
         b, s, h, w = seed_frames.shape
