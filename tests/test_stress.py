@@ -290,3 +290,28 @@ def test_case_figure_has_a_panel_per_model_step_and_case() -> None:
     assert len(fig.axes[6 + 0].images) == 0  # ... a seed frame is not, for the models
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def _table(models: dict[str, float], sequences: int = 3, n: int = 3) -> dict:
+    shifts = {name: {"sequences": sequences, "results": {**{m: {"mse": v} for m, v in models.items()},
+                                                         "copy_last": {"mse": 0.009}}}
+              for name in ("standard", "horizon")}
+    return {"profile": "quick", "n": n, "models": {m: {"checkpoint": m} for m in models}, "shifts": shifts,
+            "skipped": {}, "option": {"chosen": {}}, "provenance": {"command": "first"}}
+
+
+def test_merge_replaces_only_the_rerun_models_rows() -> None:
+    old = _table({"zero_param": 0.003, "conv_pgp": 0.004})
+    new = _table({"zero_param": 0.002})
+    new["shifts"]["standard"]["results"]["copy_last"] = {"mse": 1.0}  # not taken: the old table's stays
+    new["provenance"] = {"command": "second"}
+    merged = stress.merge(old, new)
+    assert merged["shifts"]["standard"]["results"]["zero_param"]["mse"] == 0.002
+    assert merged["shifts"]["horizon"]["results"]["conv_pgp"]["mse"] == 0.004
+    assert merged["shifts"]["standard"]["results"]["copy_last"]["mse"] == 0.009
+    assert merged["provenance"]["command"] == "first" and merged["updates"][0]["provenance"]["command"] == "second"
+    assert old["shifts"]["standard"]["results"]["zero_param"]["mse"] == 0.003  # the input is not changed
+    with pytest.raises(ValueError, match="different n"):
+        stress.merge(old, _table({"zero_param": 0.002}, n=4))
+    with pytest.raises(ValueError, match="sequences"):
+        stress.merge(old, _table({"zero_param": 0.002}, sequences=2))

@@ -11,17 +11,19 @@ continues, and exits with 130.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shlex
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from . import config, evaluate, zoo
+from . import authors, config, curves, evaluate, zoo
 from .data import DataFileError
 from .train import Interrupted, command_line, git_commit, provenance, train, write_json
 
@@ -107,10 +109,24 @@ def _train(args: argparse.Namespace) -> None:
     _check_writable(out)
     print(f"training {args.model} ({cfg.profile} profile, {cfg.steps} steps) on {config.device()} -> {out}")
     limit = args.minutes * 60 if args.minutes is not None else None
+    started = time.perf_counter()
     _, history = train(cfg, out, resume=args.resume, time_limit=limit, force=args.force)
     done = history.step[-1] if history.step else 0
+    while args.until_converged and done >= cfg.steps:
+        # one more learning-rate cycle at a time until the validation curve has flattened
+        state = curves.convergence(history.val_step, history.val_mse)
+        print(f"step {done}: best validation MSE {state.best:.6f}, {100 * state.gain:.2f} % better than at "
+              f"3/4 of the steps: {'converged' if state.converged else 'not converged, one more cycle'}")
+        if state.converged:
+            break
+        left = None if limit is None else limit - (time.perf_counter() - started)
+        if left is not None and left <= 0:
+            break
+        cfg = replace(cfg, steps=cfg.steps + cfg.cycle_steps)
+        _, history = train(cfg, out, resume=True, time_limit=left)
+        done = history.step[-1] if history.step else 0
     if done < cfg.steps:
-        print(f"stopped at step {done} of {cfg.steps} (time limit); continue with the same command and --resume")
+        print(f"stopped at step {done} of {cfg.steps} (time limit); continue with: {resume_command(args, [])}")
     if history.val_mse:
         print(f"trained {done} steps; last validation MSE {history.val_mse[-1]:.6f} (at step {history.val_step[-1]})")
 
@@ -125,8 +141,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     _check_writable(*targets)
     predictors = evaluate.reference_predictors()
     for name in args.models:
-        model = zoo.load(name, zoo.checkpoint_path(name, Path(args.results))).to(device)
-        predictors[name] = evaluate.model_predictor(model, device=device)
+        model = zoo.load(name) if name in zoo.AUTHORS else zoo.load(name, zoo.checkpoint_path(name, Path(args.results)))
+        predictors[name] = evaluate.model_predictor(model.to(device), device=device)
     start = time.perf_counter()
     results = evaluate.evaluate(predictors, n=n, batch_size=prof.eval_batch_size, progress=True)
     wall = time.perf_counter() - start
@@ -134,7 +150,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     for name, res in results.items():
         res["provenance"] = provenance(device, wall, command=command)
         res["profile"] = prof.name
-        res["checkpoint"] = None if name in ("copy_last", "oracle") else str(zoo.checkpoint_path(name, Path(args.results)))
+        res["checkpoint"] = (None if name in ("copy_last", "oracle") else
+                             str(authors.path_of(name).relative_to(zoo.RESULTS.parent)) if name in zoo.AUTHORS else
+                             str(zoo.checkpoint_path(name, Path(args.results))))
         write_json(res, out / name / f"metrics_{prof.name}.json")
         print(f"{name:15s} L1 {res['l1']:.4f}  MSE {res['mse']:.5f}  SSIM {res['ssim']:.4f}  (n={res['n']})")
 
@@ -147,8 +165,9 @@ def _reproduce(args: argparse.Namespace) -> None:
     # every output is checked before the first training starts, not after hours of it
     targets = _metrics_targets(root, models, prof)
     _refuse_replacing_committed(targets, args.force, "--results")
-    _check_writable(*targets, *(zoo.checkpoint_path(name, root) for name in models))
-    for name in models:
+    trained = [name for name in models if name not in zoo.AUTHORS]  # the authors' weights are not retrained
+    _check_writable(*targets, *(zoo.checkpoint_path(name, root) for name in trained))
+    for name in trained:
         cfg = zoo.training_config(name, prof)
         out = zoo.checkpoint_path(name, root)
         print(f"== {name}: {cfg.steps} steps ({prof} profile) -> {out}")
@@ -176,6 +195,10 @@ def _stress(args: argparse.Namespace) -> None:
     _refuse_replacing_committed([target], args.force, "--out")
     _check_writable(target)
     table = stress.run(prof, Path(args.results), models=args.models, shifts=args.shifts, n=args.n)
+    if args.merge:  # put these models' rows into the existing table
+        if not target.is_file():
+            raise FileNotFoundError(f"--merge needs an existing table at {target}")
+        table = stress.merge(json.loads(target.read_text()), table)
     write_json(table, target)
     for name, choice in table["option"]["chosen"].items():
         print(f"{name}: {table['option']['parameter']} = {choice['ratio']:g} (chosen on validation data)")
@@ -211,6 +234,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--minutes", type=minutes, default=None,
                    help="stop after this many minutes (> 0) with a resumable checkpoint")
+    p.add_argument("--until-converged", action="store_true",
+                   help="after the planned steps, add learning-rate cycles until the best validation MSE "
+                        "improves by less than 1 %% over the last quarter of the steps")
     p.add_argument("--results", type=_folder, default=str(RUNS),
                    help="folder for <model>/checkpoint.pt (default: runs/; the committed ones: results)")
     p.set_defaults(func=_train)
@@ -245,7 +271,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stress", help="every trained model on shifted test sets, without retraining")
     p.add_argument("--profile", choices=config.PROFILES, default=None)
     p.add_argument("--models", nargs="+", choices=zoo.names(), default=None, metavar="MODEL",
-                   help="default: all seven models of Table 1 (those without a checkpoint are skipped); "
+                   help="default: every model of Table 1 (those without a checkpoint are skipped); "
                         "a model named here must have one")
     p.add_argument("--shifts", nargs="+", default=None, metavar="SHIFT", choices=list(stress.SHIFTS),
                    help=f"one or more of {', '.join(stress.SHIFTS)}; default: all (horizon is always run: the standard set is read from it)")
@@ -255,6 +281,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=_folder, default=str(RUNS),
                    help="writes <out>/stress/stress_<profile>.json (default: runs/)")
     p.add_argument("--force", action="store_true", help="replace the stress table under results/")
+    p.add_argument("--merge", action="store_true",
+                   help="put the rows of --models into the existing table (same profile, n and sets)")
     p.set_defaults(func=_stress)
     p = sub.add_parser("report", help="write the README's results section from results/")
     p.add_argument("--readme", action="store_true", required=True, help="update README.md (the only report so far)")
@@ -276,6 +304,8 @@ def resume_command(args: argparse.Namespace, argv: list[str]) -> str:
         value = getattr(args, option)
         if value is not None and not (option == "results" and value == str(RUNS)):
             words += [f"--{option}", str(value)]
+    if getattr(args, "until_converged", False):
+        words.append("--until-converged")
     return shlex.join(["python", "-m", "motionseg", *words, "--resume"])
 
 

@@ -37,12 +37,18 @@ from .zero_param import N_INIT, Options, ZeroParamModel, soft_clamp
 class DenseNet(nn.Module):
     """Four 3x3 conv layers ``c1 .. c4`` with dense connections (input first), one output channel."""
 
-    def __init__(self, in_channels: int, growth: int = 4) -> None:
+    def __init__(self, in_channels: int, growth: int = 4, start: float | None = None) -> None:
         super().__init__()
         self.c1 = nn.Conv2d(in_channels, growth, 3, padding=1)
         self.c2 = nn.Conv2d(in_channels + growth, growth, 3, padding=1)
         self.c3 = nn.Conv2d(in_channels + 2 * growth, growth, 3, padding=1)
         self.c4 = nn.Conv2d(in_channels + 3 * growth, 1, 3, padding=1)
+        if start is not None:  # start as ``start`` times the first input channel, plus a little of the rest
+            with torch.no_grad():
+                self.c4.weight.mul_(0.01)
+                self.c4.weight[0, 0].zero_()
+                self.c4.weight[0, 0, 1, 1] = start
+                self.c4.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
         """B x C x H x W in, B x H x W out."""
@@ -66,7 +72,11 @@ class LearnableModel(ZeroParamModel):
 
     def __init__(self, options: Options | dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.nets = nn.ModuleDict({"modelA": DenseNet(1), "modelFG": DenseNet(1), "modelBG": DenseNet(2)})
+        # Our start (the authors' is not known): the nets begin as the zero-parameter model's
+        # estimates, A the evidence itself, FG and BG -2 x their input (the correction of a zero
+        # state with the starting gain 1/2 is -F/2 times A or 1 - A); training changes them from there.
+        self.nets = nn.ModuleDict({"modelA": DenseNet(1, start=1.0), "modelFG": DenseNet(1, start=-2.0),
+                                   "modelBG": DenseNet(2, start=-2.0)})
         self.disabled: set[str] = set()  # nets switched off, for ablations
 
     def without(self, *names: str) -> "LearnableModel":

@@ -28,6 +28,8 @@ another seed (:data:`VAL_SEED`), never on the shifted test sets.
 """
 from __future__ import annotations
 
+import json
+
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,7 +227,8 @@ def oracle_predict(batch: dict[str, Tensor], n_seed: int = N_SEED, n_future: int
 
 # -- the runner -------------------------------------------------------------------------------
 
-MODELS = ("zero_param", "learnable", "zero_param_plus", "learnable_plus", "conv_pgp", "vln_resnet", "vln_ldc")
+MODELS = ("zero_param_authors", "zero_param", "learnable_authors", "learnable", "zero_param_plus", "learnable_plus",
+          "conv_pgp", "vln_resnet", "vln_ldc")
 PLUS = ("zero_param_plus", "learnable_plus")
 REFERENCES = ("copy_last", "oracle")
 OPTION = "remeasure_motion"  # our fix (task 4), applied to the committed weights of the plus models
@@ -271,6 +274,9 @@ def load_models(names: tuple[str, ...] | list[str], root: Path | None = None,
     """The committed models that exist, and a note for each one whose checkpoint is missing."""
     models, skipped = {}, {}
     for name in names:
+        if name in zoo.AUTHORS:  # the released weights, vendored in data/authors
+            models[name] = zoo.load(name).to(device)
+            continue
         path = zoo.checkpoint_path(name, root)
         if not path.is_file():
             skipped[name] = f"no checkpoint at {path}"
@@ -465,3 +471,30 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
 def output_path(out: Path, profile: str) -> Path:
     """``<out>/stress/stress_<profile>.json``."""
     return Path(out) / "stress" / f"stress_{profile}.json"
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the rows of ``new``'s models put in (replacing theirs), for a partial rerun.
+
+    Both must come from the same profile, number of sequences and sets; the reference rows and the
+    option section stay ``old``'s (the same sequences give the same reference rows). The merged
+    file keeps ``old``'s provenance and lists each merge under ``updates``.
+    """
+    for key in ("profile", "n"):
+        if old.get(key) != new.get(key):
+            raise ValueError(f"cannot merge stress tables with different {key}: {old.get(key)!r} and {new.get(key)!r}")
+    missing = set(new["shifts"]) - set(old["shifts"])
+    if missing:
+        raise ValueError(f"cannot merge: sets {sorted(missing)} are not in the existing stress table")
+    rows = [m for m in new["models"]]
+    out = json.loads(json.dumps(old))
+    for name, sh in new["shifts"].items():
+        if sh["sequences"] != old["shifts"][name]["sequences"]:
+            raise ValueError(f"cannot merge set {name}: {sh['sequences']} sequences here, "
+                             f"{old['shifts'][name]['sequences']} in the existing table")
+        for row in rows:
+            out["shifts"][name]["results"][row] = sh["results"][row]
+    out["models"].update(new["models"])
+    out["skipped"] = {k: v for k, v in out.get("skipped", {}).items() if k not in rows}
+    out.setdefault("updates", []).append({"models": rows, "provenance": new["provenance"]})
+    return out
