@@ -242,7 +242,8 @@ def variants(table: str, profile: str = "full", root: Path | None = None) -> pd.
         rows.append({"key": r["key"], "variant": r["label"], "L1": t["l1"], "MSE": t["mse"], "SSIM": t["ssim"],
                      "mask IoU": t.get("iou_last_seed"), "velocity error": t.get("epe_last_seed"),
                      "validation MSE": v["mse"], "gains": r["gains"], "parameters": r["parameters"],
-                     "trained": "no (weights of " + r["reuse"] + ")" if r["reuse"] else f"{r['trained_steps']} steps"})
+                     "trained": ("no (the authors' weights)" if r.get("released") else
+                                 "no (weights of " + r["reuse"] + ")" if r["reuse"] else f"{r['trained_steps']} steps")})
     frame = pd.DataFrame(rows).set_index("key")
     frame.attrs.update(n_test=data["n_test"], n_validation=data["n_validation"], schedule=data["schedule"],
                        provenance=data["provenance"])

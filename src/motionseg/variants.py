@@ -147,7 +147,7 @@ def run(table: str, profile: str | None = None, root: Path | None = None, n_test
     for v in variants:
         ckpt_model = _load(table, v, root)
         rows.append({"key": v.key, "label": v.label, "model": v.model, "options": v.options, "reuse": v.reuse,
-                     "init_from": v.init_from, "without": list(v.without), "gains": _count(ckpt_model, gains=True),
+                     "init_from": v.init_from, "without": list(v.without), "released": v.released, "gains": _count(ckpt_model, gains=True),
                      "parameters": _count(ckpt_model, gains=False),
                      "trained_steps": ckpt_model.trained_steps,
                      "test": _summary(test[v.key]), "validation": _summary(val[v.key])})
