@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from . import tables, zoo
+from . import checkpoint, tables, zoo
 
 RESULTS = zoo.RESULTS
 METRICS = ("L1", "MSE", "SSIM")
@@ -144,6 +144,19 @@ def _budget(name: str, root: Path) -> dict[str, Any]:
                 "device": "the authors' (released weights)"}
     return {"parameters": count(False), "gains": count(True), "steps": model.trained_steps,
             "minutes": prov.get("wall_seconds", float("nan")) / 60, "device": prov.get("device", "")}
+
+
+def training_summary(name: str, root: Path | None = None) -> dict[str, Any]:
+    """Steps, wall minutes and device of a training run: from its checkpoint, or from the
+    ``training.json`` that ``tools/slim_checkpoints.py --summarise`` left in its place."""
+    folder = Path(root if root is not None else RESULTS) / name
+    if (folder / "checkpoint.pt").is_file():
+        ckpt = checkpoint.read(folder / "checkpoint.pt", expect_model=name)
+        prov = ckpt.get("provenance", {})
+        return {"steps": int(ckpt["step"]), "minutes": prov.get("wall_seconds", float("nan")) / 60,
+                "device": prov.get("device", "")}
+    summary = read_json(folder / "training.json")
+    return {"steps": summary["step"], "minutes": summary["wall_seconds"] / 60, "device": summary["device"]}
 
 
 def table1(profile: str = "full", root: Path | None = None, rows: Iterable[str] | None = None) -> pd.DataFrame:

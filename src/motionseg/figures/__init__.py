@@ -22,7 +22,8 @@ from .animations import _gif, _panel, _row, animate_predictions, animate_states,
 from .common import _img, motion_image, show
 from .curves import plot_error_growth, plot_learning_curve, plot_learning_curves, plot_per_frame
 from .sequences import plot_alpha_profile, plot_first_frames, plot_layers, plot_sequence, plot_velocity_distribution
-from .states import (plot_blend_weights, plot_cycle_diagram, plot_cycle_step, plot_net_io, plot_prediction_errors,
+from .states import (plot_blend_weights, plot_cycle_diagram, plot_cycle_step, plot_first_estimates, plot_net_io,
+                     plot_prediction_errors,
                      plot_predictions, plot_state_metrics, plot_states)
 from .stress import path_crop, plot_cases, plot_correlation_peaks, plot_stress_heatmap, plot_velocity_trace
 from .theory import (plot_correlation_surfaces, plot_kalman_gain_curves, plot_kalman_track, plot_motion_fields,
@@ -33,6 +34,7 @@ __all__ = [
     "plot_blend_weights", "plot_cases", "plot_correlation_peaks", "plot_correlation_surfaces", "plot_cycle_diagram",
     "plot_cycle_step", "plot_error_growth", "plot_first_frames", "plot_kalman_gain_curves", "plot_kalman_track",
     "plot_layers", "plot_learning_curve", "plot_learning_curves", "plot_motion_fields", "plot_net_io",
+    "plot_first_estimates",
     "plot_per_frame", "plot_prediction_errors", "plot_predictions", "plot_sequence", "plot_shift_theorem",
     "plot_state_metrics", "plot_states", "plot_stress_heatmap", "plot_velocity_distribution", "plot_velocity_trace",
     "plot_wraparound", "show", "show_animation", "style_table",

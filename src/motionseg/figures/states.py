@@ -234,3 +234,32 @@ def plot_prediction_errors(models: dict[str, torch.nn.Module], seq: dict[str, np
                  cmap="magma", vmin=0.0, vmax=0.3)
     fig.tight_layout()
     return fig
+
+
+def plot_first_estimates(model: torch.nn.Module, frames: torch.Tensor, k: int = 0) -> Figure:
+    """What each net of the paper's learnable extension sees and makes for the first estimate (frame ``k``).
+
+    ``frames`` are 1 x S x H x W seed frames; the nets are called as :meth:`LearnableModel.estimate` calls them.
+    """
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    hooks = [net.register_forward_hook(lambda mod, inp, out, name=name: seen.__setitem__(name, (inp[0], out)))
+             for name, net in model.nets.items()]
+    try:
+        with torch.no_grad():
+            model.estimate(frames.to(torch.float32), k)
+    finally:
+        for h in hooks:
+            h.remove()
+    panels = [(seen["modelA"][0][0, 0], "A net: motion evidence", "gray", 0.0, 1.0),
+              (seen["modelA"][1][0].clamp(0, 1), "A net: first A", "gray", 0.0, 1.0),
+              (seen["modelFG"][0][0, 0], "FG net: $-g\\,A\\,F$", "RdBu", -0.5, 0.5),
+              (seen["modelFG"][1][0].clamp(0, 1), "FG net: first FG", "gray", 0.0, 1.0),
+              (seen["modelBG"][0][0, 0], "BG net: $-g'(1-A)F$", "RdBu", -0.5, 0.5),
+              (seen["modelBG"][0][0, 1], "BG net: A", "gray", 0.0, 1.0),
+              (seen["modelBG"][1][0].clamp(0, 1), "BG net: first BG", "gray", 0.0, 1.0),
+              (frames[0, k], f"frame {k}", "gray", 0.0, 1.0)]
+    fig, axes = plt.subplots(2, 4, figsize=(7.5, 3.8))
+    for ax, (img, title, cmap, lo, hi) in zip(axes.flat, panels):
+        _img(ax, img, title, cmap=cmap, vmin=lo, vmax=hi)
+    fig.tight_layout()
+    return fig
