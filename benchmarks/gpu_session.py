@@ -1,27 +1,29 @@
-"""One prepared device session for the baselines: measure, train on, evaluate, bring back.
+"""One prepared device session: the paper's models first, then the baselines; measure, train, evaluate, bring back.
 
 Run it through ``benchmarks/gpu_session.sh`` (see ``benchmarks/GPU_SESSION.md``); on the CPU,
 ``python benchmarks/gpu_session.py --dry-run --work /tmp/gs --out /tmp/gs_out`` runs every
 stage at toy sizes. Stages, all within one time budget (``--budget`` seconds):
 
 1. **check**: device, versions, that the data generator makes train and test sequences;
-   the committed baseline checkpoints are copied to ``WORK/results`` (the repository's
-   ``results/`` is never written);
-2. **bench**: one training step (forward, loss, backward, Adam) of every model, batch 16,
+   the committed checkpoints of the trained models (the paper's two, then the three
+   baselines) are copied to ``WORK/results`` (the repository's ``results/`` is never written);
+2. **cuda tests**: ``tests/test_cuda.py``, every model's forward and backward and the FFT-based
+   steps on the GPU against the CPU, within stated tolerances (its output goes into the log);
+3. **bench**: one training step (forward, loss, backward, Adam) of every model, batch 16,
    under each execution variant (fp32 as shipped, strict fp32 without TF32, bf16, bf16 with
    fused Adam, bf16 with contiguous weights, contiguous fp32), and how many training
    sequences per second the generator delivers with 1 and with many workers;
-3. **choose**: per baseline, the fastest variant whose first loss agrees with fp32 to 1%,
+4. **choose**: per model, the fastest variant whose first loss agrees with fp32 to 1%,
    whose weights and gradients are still finite after the timed steps, and that is at least
    10% faster than fp32 (else fp32); and enough data workers;
-4. **train**: resume each baseline (``--share``: conv_pgp 1, each VLN 2 parts of what is left)
-   with the chosen settings, validating every 250 steps and when it stops;
-5. **evaluate**: the three baselines on the full test set (1,000 sequences);
-6. **curves**: each baseline's learning curve and the power-law projection to the paper's MSE;
-7. **pack**: ``OUT/results/<model>/checkpoint.pt`` (weights, for ``results/``),
+5. **train**: resume each model (``--share``, the paper's models first) with the chosen settings,
+   validating every 250 steps and when it stops;
+6. **evaluate**: the trained models on the full test set (1,000 sequences);
+7. **curves**: each baseline's learning curve and the power-law projection to the paper's MSE;
+8. **pack**: ``OUT/results/<model>/checkpoint.pt`` (weights, for ``results/``),
    ``OUT/resume/<model>/resume.pt`` (compact resume state) and ``WORK/bundle`` (metrics,
-   ``gpu_session.json``, the benchmark), which the shell script tars with the log into
-   ``OUT/session.tgz``: 7 files, each under 16 MiB.
+   ``gpu_session.json``, the benchmark, the CUDA tests' output), which the shell script tars with
+   the log into ``OUT/session.tgz`` (with the paper's models' small checkpoints): 7 files, each under 16 MiB.
 """
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ from motionseg import checkpoint, config, curves, data, train, zoo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("conv_pgp", "vln_resnet", "vln_ldc")
+PAPER = ("zero_param", "learnable")  # trained first: the paper's rows come before the baselines'
+TRAINED = (*PAPER, *BASELINES)
 SESSION_VARIANTS = ["default", "fp32_strict", "bf16", "bf16_fused", "bf16_contiguous", "contiguous"]
 PREFERENCE = ["bf16_fused", "bf16", "bf16_contiguous", "fused", "contiguous"]
 LIMITS = {"files": 8, "file_bytes": 16 * 2 ** 20, "total_bytes": 64 * 2 ** 20}
@@ -65,7 +69,7 @@ def check(work: Path, dry: bool) -> dict[str, Any]:
     for split in ("train", "test"):
         data.make_sequences(1, split)  # MNIST and the split's photos load here or the session stops now
     log("data generator: train and test sequences OK")
-    for name in BASELINES:
+    for name in TRAINED:
         src = zoo.checkpoint_path(name)
         dst = zoo.checkpoint_path(name, work / "results")
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +102,7 @@ def choose(results: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
 
 def train_stage(work: Path, plan: dict[str, dict[str, Any]], limits: dict[str, float], dry: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in BASELINES:
+    for name in TRAINED:
         path = zoo.checkpoint_path(name, work / "results")
         settings = plan[name]["settings"]
         if dry:  # one step, no validation (the validation set of 256 sequences takes minutes on the CPU)
@@ -134,7 +138,7 @@ def train_stage(work: Path, plan: dict[str, dict[str, Any]], limits: dict[str, f
 
 def evaluate_stage(work: Path, timeout: float, dry: bool) -> dict[str, Any]:
     root = work / "results"
-    cmd = [sys.executable, "-m", "motionseg", "evaluate", *BASELINES, "--profile", "full",
+    cmd = [sys.executable, "-m", "motionseg", "evaluate", *TRAINED, "--profile", "full",
            "--results", str(root), "--out", str(root)] + (["--n", "4"] if dry else [])
     log(f"evaluate: {' '.join(cmd[1:])} (at most {timeout:.0f} s)")
     done = subprocess.run(cmd, timeout=max(timeout, 10), capture_output=True, text=True)
@@ -143,7 +147,7 @@ def evaluate_stage(work: Path, timeout: float, dry: bool) -> dict[str, Any]:
             log("  " + line.strip())
     if done.returncode:
         raise RuntimeError(f"evaluate exited with {done.returncode}")
-    return {name: json.loads((root / name / "metrics_full.json").read_text()) for name in BASELINES}
+    return {name: json.loads((root / name / "metrics_full.json").read_text()) for name in TRAINED}
 
 
 def curves_stage(work: Path) -> dict[str, Any]:
@@ -164,6 +168,13 @@ def pack(work: Path, out_dir: Path) -> list[str]:
     """Weights and compact resume states to ``out_dir``; metrics and reports to ``work/bundle``."""
     bundle = work / "bundle"
     files = []
+    for name in PAPER:  # small (tens of KB): inside session.tgz, which has room; the files back are 8 at most
+        path = zoo.checkpoint_path(name, work / "results")
+        target = bundle / "results" / name
+        target.mkdir(parents=True, exist_ok=True)
+        for f in ("checkpoint.pt", checkpoint.RESUME_NAME, "metrics_full.json"):
+            if (path.parent / f).exists():
+                shutil.copy(path.parent / f, target / f)
     for name in BASELINES:
         path = zoo.checkpoint_path(name, work / "results")
         resume = train.compact_resume(path)  # first: a version-1 checkpoint is split into weights and state
@@ -197,7 +208,8 @@ def main() -> int:
     parser.add_argument("--dry-run", action="store_true",
                         help="CPU, toy sizes: bench at 64 x 64, one Conv-PGP step (the VLNs are resumed without a "
                              "step: one takes about 15 GB there), 4 test sequences")
-    parser.add_argument("--share", default="conv_pgp=1,vln_resnet=2,vln_ldc=2", help="training time shares")
+    parser.add_argument("--share", default="zero_param=2,learnable=3,conv_pgp=1,vln_resnet=2,vln_ldc=2",
+                        help="training time shares (the paper's models first)")
     parser.add_argument("--execution", choices=("auto", "fp32", "bf16"), default="auto",
                         help="auto: the measured fastest variant that agrees with fp32")
     parser.add_argument("--compile-models", nargs="*", default=[], help="also bench torch.compile for these")
@@ -225,11 +237,19 @@ def main() -> int:
     stage_done("check", t)
     device = config.device()
 
+    # the CUDA path of the test suite: every model on the GPU against the CPU (skips without CUDA)
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                           str(ROOT / "tests" / "test_cuda.py")], capture_output=True, text=True, timeout=240)
+    report["cuda_tests"] = {"exit": done.returncode, "tail": done.stdout[-2000:]}
+    log(f"cuda tests: exit {done.returncode}: {done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ''}")
+    stage_done("cuda_tests", t)
+
     # bench: every model, the baselines first (they matter for this session's choices)
     t = time.perf_counter()
     batch, repeats = (1, 1) if dry else (16, 5)
     variants = ["default", "bf16", "bf16_fused"] if dry else SESSION_VARIANTS + (["compile"] if args.compile_models else [])
-    models = [*BASELINES, *[m for m in zoo.names() if m not in BASELINES]]
+    models = [*TRAINED, *[m for m in zoo.names() if m not in TRAINED and m not in zoo.AUTHORS]]
     result: dict[str, Any] = {"batch": batch, "models": {}, "with_optimizer": True}
     for name in models:
         if time.perf_counter() - t > args.bench_seconds:
@@ -252,7 +272,7 @@ def main() -> int:
     # choose
     per_worker = max(r["sequences_per_second"] / max(r["workers"], 1) for r in result["data"])
     plan: dict[str, dict[str, Any]] = {}
-    for name in BASELINES:
+    for name in TRAINED:
         if args.execution == "auto":
             variant, settings = choose(result, name)
         else:
@@ -272,7 +292,7 @@ def main() -> int:
     reserve = (30.0 if dry else args.eval_seconds) + 25.0
     left = max(deadline - time.perf_counter() - reserve, 0.0)
     shares = {k: float(v) for k, v in (item.split("=") for item in args.share.split(","))}
-    limits = {name: (0.0 if dry else left * shares.get(name, 0) / sum(shares.values())) for name in BASELINES}
+    limits = {name: (0.0 if dry else left * shares.get(name, 0) / sum(shares.values())) for name in TRAINED}
     try:
         report["train"] = train_stage(args.work, plan, limits, dry)
     except Exception as err:  # keep what was saved: evaluate and pack it anyway
