@@ -256,6 +256,16 @@ def test_reproduce_with_force_replaces_committed_metrics(in_tmp: Path, results_c
     assert json.loads(committed.read_text())["n"] == 1
 
 
+def test_variants_refuses_to_replace_a_committed_table_before_any_work(in_tmp: Path, results_copy: Path, capsys,
+                                                                       monkeypatch) -> None:
+    committed = results_copy / "variants" / "ladder" / "table_quick.json"
+    committed.parent.mkdir(parents=True)
+    committed.write_text("{}")
+    _no_work(monkeypatch)
+    assert main(["variants", "ladder", "--results", str(results_copy / "variants")]) == 1
+    assert "would replace committed results" in one_line_error(capsys)
+    assert committed.read_text() == "{}"
+
 @pytest.mark.parametrize("argv, expected", [
     (["train", "zero_param", "--steps", "3", "--force"], "python -m motionseg train zero_param --steps 3 --resume"),
     (["train", "zero_param", "--resume", "--results", "my runs"],

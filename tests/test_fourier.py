@@ -401,3 +401,69 @@ def test_normalise_is_smooth_at_zero() -> None:
     z = torch.zeros(3, dtype=torch.complex64, requires_grad=True)
     F.normalise(z).real.sum().backward()
     assert torch.isfinite(torch.view_as_real(z.grad)).all()
+
+
+# --------------------------------------------------------------------------- weights and floors (issue 23)
+
+
+def test_a_frequency_of_zero_weight_does_not_move_the_estimate() -> None:
+    """Each phase increment is weighted by both of its frequencies: garbage where the weight is zero is ignored."""
+    shift = torch.tensor([1.25, -2.5], dtype=torch.float64)
+    ramp = F.phase_ramp(shift, 16, 24)
+    spoiled = ramp.clone()
+    spoiled[3, 5] = torch.polar(torch.tensor(1.0, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64))
+    weight = torch.ones(16, 24, dtype=torch.float64)
+    weight[3, 5] = 0.0
+    torch.testing.assert_close(F.estimate_shift(spoiled, weight), shift, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [1e3, 1e6])
+def test_unit_spectrum_floor_is_relative_to_the_peak(scale: float) -> None:
+    """A brighter copy of a spectrum is faded alike: the floor is a share of the peak (EPS aside)."""
+    g = torch.Generator().manual_seed(2)
+    cross = torch.complex(torch.randn(8, 8, generator=g), torch.randn(8, 8, generator=g)).to(torch.complex128)
+    cross[0, 0] = 1e-8  # far below 1e-6 of the peak: faded out at every scale
+    torch.testing.assert_close(F.unit_spectrum(cross * scale), F.unit_spectrum(cross), atol=1e-4, rtol=0)
+    assert float(F.unit_spectrum(cross * scale)[1, 1].abs()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_correlation_peak_is_finer_than_its_first_grid() -> None:
+    """Shifts off the 0.05 px grid of the first round: the second, finer round finds them to 0.004 px."""
+    shifts = torch.tensor([[0.337, -1.113], [-2.781, 3.019], [5.466, -0.2222]], dtype=torch.float64)
+    torch.testing.assert_close(F.correlation_peak(F.phase_ramp(shifts, 32, 48)).double(), shifts, atol=0.004, rtol=0)
+
+
+def test_correlation_peak_reports_shifts_in_the_range_of_estimate_shift() -> None:
+    """A displacement of about half the frame is ambiguous; both estimators call it -n/2 .. n/2, not n/2 .. n."""
+    shift = torch.tensor([-15.75, 0.0], dtype=torch.float64)  # its integer peak lies at row 16 = h / 2
+    ramp = F.phase_ramp(shift, 32, 48)
+    torch.testing.assert_close(F.estimate_shift(ramp), shift, atol=1e-6, rtol=0)
+    torch.testing.assert_close(F.correlation_peak(ramp).double(), shift, atol=0.006, rtol=0)
+
+
+def test_averaging_phase_filter_weights_are_relative() -> None:
+    """Spectral energy of a dim or a bright frame weighs the increments alike."""
+    g = torch.Generator().manual_seed(3)
+    ramp = F.phase_ramp(torch.tensor([1.5, -0.5]), 32, 32)
+    noisy = ramp * torch.polar(torch.ones(32, 32), 0.5 * torch.randn(32, 32, generator=g))
+    weight = torch.rand(32, 32, generator=g)
+    out = F.averaging_phase_filter(noisy, gain=0.5, weight=weight)
+    for scale in (1e-6, 1e4):
+        torch.testing.assert_close(F.averaging_phase_filter(noisy, gain=0.5, weight=weight * scale), out,
+                                   atol=1e-5, rtol=0)
+
+
+def test_averaging_phase_filter_works_along_both_axes() -> None:
+    """Noise that changes only along x (every row alike) is reduced too: the filter runs along each axis."""
+    g = torch.Generator().manual_seed(4)
+    ramp = F.phase_ramp(torch.tensor([2.0, -1.0]), 64, 64)
+    noisy = ramp * torch.polar(torch.ones(64, 64), 0.8 * torch.randn(1, 64, generator=g).expand(64, 64))
+    out = F.averaging_phase_filter(noisy, gain=0.5)
+    assert (out - ramp).abs().mean() < 0.8 * (noisy - ramp).abs().mean()
+
+
+def test_correlation_peak_of_rounding_noise_is_no_motion() -> None:
+    """Frames that did not change but for rounding: their motion field is almost zero and says nothing."""
+    g = torch.Generator().manual_seed(5)
+    noise = torch.complex(torch.randn(2, 32, 48, generator=g), torch.randn(2, 32, 48, generator=g)) * 1e-9
+    torch.testing.assert_close(F.correlation_peak(noise), torch.zeros(2, 2), atol=0, rtol=0)

@@ -234,3 +234,21 @@ def test_mse_by_region_rejects_mismatched_masks() -> None:
     x = torch.rand(1, 2, 8, 8)
     with pytest.raises(ValueError, match="seed masks"):
         metrics.mse_by_region(x, x, torch.rand(1, 3, 6, 6), x)
+
+
+def test_mse_by_region_thresholds_are_those_documented() -> None:
+    """Covered where alpha > cover (0.01), hidden where alpha >= 1 - cover: checked at and near the edges."""
+    seed_alpha = torch.zeros(1, 2, 8, 8)
+    seed_alpha[:, :, 1, 1] = 0.99  # exactly 1 - cover in every seed frame: hidden, never seen
+    seed_alpha[:, :, 2, 2] = 0.98  # not hidden: seen (a little) through the digit, then covered
+    seed_alpha[:, 0, 3, 3] = 0.02  # covered (faintly) in one seed frame
+    future_alpha = torch.zeros(1, 1, 8, 8)
+    future_alpha[:, :, 4, 4] = 0.05  # a faint edge of the digit
+    target = torch.zeros(1, 1, 8, 8)
+    pred = target.clone()
+    for y, x in ((1, 1), (2, 2), (3, 3), (4, 4)):
+        pred[:, :, y, x] = 0.5 + 0.1 * y
+    parts = metrics.mse_by_region(pred, target, seed_alpha, future_alpha)
+    expected = {"never_seen": 0.6 ** 2, "seen_then_covered": 0.7 ** 2 + 0.8 ** 2, "digit": 0.9 ** 2, "static": 0.0}
+    for name, value in expected.items():
+        torch.testing.assert_close(parts[name], torch.full((1, 1), value / 64), msg=name)

@@ -112,6 +112,34 @@ def test_ctrl_c_during_a_save_stops_after_it(uninterrupted, tmp_path: Path, monk
     assert_same(uninterrupted, run(out, resume=True))
 
 
+
+def test_a_ctrl_c_right_after_the_stop_was_decided_is_not_reported_as_saved(uninterrupted, tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    """The narrowest window: the flag turns on just after step 3 (no checkpoint step) read it."""
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    steps = []
+    loss = train.sequence_loss
+
+    class LateCtrlC(train._CtrlC):
+        @property
+        def requested(self) -> bool:
+            if len(steps) == 3 and not self._flag:
+                self._flag = True  # arrives now, after this read
+                return False
+            return self._flag
+
+        @requested.setter
+        def requested(self, value: bool) -> None:
+            self._flag = value
+
+    monkeypatch.setattr(train, "_CtrlC", LateCtrlC)
+    monkeypatch.setattr(train, "sequence_loss", lambda *a, **k: steps.append(1) or loss(*a, **k))
+    with pytest.raises(train.Interrupted) as stop:
+        run(out)
+    monkeypatch.undo()
+    assert stop.value.step == checkpoint.read(out)["step"] == 4  # stopped after the next step, with its save
+    assert_same(uninterrupted, run(out, resume=True))
+
 # -- 2. the checkpoint pair under a full disk and a killed process -------------------------------
 
 def test_a_full_disk_during_a_save_leaves_the_previous_pair_resumable(uninterrupted, tmp_path: Path,
@@ -174,6 +202,8 @@ def test_a_process_killed_between_the_renames_of_a_save_resumes(uninterrupted, t
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    # a reader finds the resume state of the checkpoint as the crash left it, before any recovery
+    assert checkpoint.read_resume(out, checkpoint.read(out))["step"] == checkpoint.read(out)["step"] == resumed_at
     assert_same(uninterrupted, run(out, resume=True))
     assert runs_of(out)[-1] == [resumed_at, 6]
     assert files(out.parent) == ["checkpoint.pt", "resume.pt"]
@@ -270,3 +300,32 @@ def test_temporary_files_of_a_killed_save_are_removed_by_the_next_run(tmp_path: 
         (out.parent / name).write_bytes(b"half")
     run(out, resume=True, config=cfg(steps=3))
     assert files(out.parent) == ["checkpoint.pt", "resume.pt"]
+
+
+# -- what a resumed run restores -----------------------------------------------------------------
+
+def test_a_resumed_run_keeps_what_its_checkpoint_records(tmp_path: Path) -> None:
+    """Besides weights, optimizer, schedule and curves (the tests above): the time, runs and sources."""
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    run(out, config=cfg(steps=2))
+    ckpt = checkpoint.read(out)
+    ckpt["provenance"].update(init_from="the/source.pt", val_seconds_estimated=1, wall_seconds=100.0)
+    checkpoint.save_atomic(ckpt, out)  # the same step: still the pair of resume.pt
+    _, history = run(out, resume=True, config=cfg(steps=3))
+    prov = checkpoint.read(out)["provenance"]
+    assert prov["init_from"] == "the/source.pt" and prov["val_seconds_estimated"] == 1
+    assert prov["wall_seconds"] >= 100.0 and history.val_seconds[-1] >= 100.0  # the clock goes on
+    assert [r["steps"] for r in prov["runs"]] == [[0, 2], [2, 3]]
+    assert history.val_step == [1, 2, 3] and history.step == [1, 2, 3]
+
+
+def test_a_pair_of_two_steps_that_no_save_leaves_is_refused_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "tiny" / "checkpoint.pt"
+    run(out, config=cfg(steps=2))
+    older = out.parent / "resume.pt"
+    kept = older.read_bytes()
+    run(out, resume=True, config=cfg(steps=3))
+    older.write_bytes(kept)  # resume.pt of step 2 beside checkpoint.pt of step 3: copied by hand
+    with pytest.raises(ValueError, match=r"resume.pt belongs to step 2, the checkpoint to step 3 \(.*--force") as err:
+        run(out, resume=True, config=cfg(steps=4))
+    assert "\n" not in str(err.value)

@@ -180,8 +180,9 @@ def _variants(args: argparse.Namespace) -> None:
     from . import variants
     prof = config.profile_name(args.profile)
     root = Path(args.results)
-    _check_writable(root / args.table / f"table_{prof}.json",
-                    *(root / args.table / v.key / "checkpoint.pt" for v in variants.TABLES[args.table]))
+    target = root / args.table / f"table_{prof}.json"
+    _refuse_replacing_committed([target], args.force, "--results")
+    _check_writable(target, *(root / args.table / v.key / "checkpoint.pt" for v in variants.TABLES[args.table]))
     table = variants.run(args.table, args.profile, Path(args.results), n_test=args.n)
     for row in table["rows"]:
         t = row["test"]
@@ -266,6 +267,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=sequences, default=None, help="test sequences (>= 1; default: the profile's)")
     p.add_argument("--results", type=_folder, default=str(RUNS / "variants"),
                    help="folder for <table>/<variant>/ (default: runs/variants; the committed ones: results/variants)")
+    p.add_argument("--force", action="store_true", help="replace a table under results/")
     p.set_defaults(func=_variants)
     from . import stress
     p = sub.add_parser("stress", help="every trained model on shifted test sets, without retraining")

@@ -350,7 +350,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False, device: torch.devic
     after Ctrl-C, :class:`Interrupted` is raised once the checkpoint is saved. A resumed run
     may be given more ``steps`` than its checkpoint planned (cyclic schedule) and other
     execution settings (``config.EXECUTION``); other settings must match, and a setting that
-    an older checkpoint lacks counts as its default.
+    an older checkpoint lacks counts as its default. The folder of ``out`` is locked for the
+    whole call (:func:`checkpoint.lock`): a second run into it raises
+    :class:`checkpoint.FolderLocked` naming this one.
     """
     out = Path(out)
     command = command or command_line()
