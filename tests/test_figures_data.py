@@ -3,8 +3,8 @@
 For Fig. 1 (``figures.plot_cycle_diagram``), Fig. 2a/2b/2c (``figures.plot_states`` on the states
 of the paper's zero-parameter model, its learnable extension, and the zero-parameter model without
 the phase filter) and Fig. 2d (``figures.plot_predictions``) a test draws the figure from a fixed
-seed on a tiny input (one 64 x 64 test sequence, untrained models with their hand-set gains and
-seeded initial weights), reads back what is on the axes (every image array, its colour map and
+seed on a tiny input (one 64 x 64 test sequence; the paper's models with the authors' released
+weights, the baselines untrained with seeded initial weights), reads back what is on the axes (every image array, its colour map and
 limits, every title, axis label and text) and compares a small fingerprint of it with
 ``tests/reference/<figure>.npz``: the images block-averaged to 4 x 4, their mean, standard
 deviation, minimum and maximum, all within ``ATOL``; texts, colour maps and shapes exactly.
@@ -50,7 +50,9 @@ def _sequence() -> dict[str, np.ndarray]:
 
 
 def _model(name: str, options: dict | None = None) -> torch.nn.Module:
-    torch.manual_seed(0)  # untrained nets (learnable, baselines) start from seeded weights
+    if name in zoo.AUTHORS:  # the paper's figures with the authors' released weights, as the book shows them
+        return zoo.load(name, options=options)
+    torch.manual_seed(0)  # untrained nets (baselines) start from seeded weights
     return zoo.build(name, image_size=SIZE, options=options).eval()
 
 
@@ -69,17 +71,17 @@ def fig1_cycle() -> Figure:
 
 def fig2a_states() -> Figure:
     """Fig. 2a: states of the paper's zero-parameter model."""
-    return _states_figure("zero_param")
+    return _states_figure("zero_param_authors")
 
 
 def fig2b_states() -> Figure:
     """Fig. 2b: states of the paper's learnable extension."""
-    return _states_figure("learnable")
+    return _states_figure("learnable_authors")
 
 
 def fig2c_states() -> Figure:
     """Fig. 2c: the zero-parameter model without the phase filter."""
-    return _states_figure("zero_param", {"phase_filter": False})
+    return _states_figure("zero_param_authors", {"phase_filter": False})
 
 
 def fig2d_predictions() -> Figure:
@@ -87,7 +89,7 @@ def fig2d_predictions() -> Figure:
     seq = _sequence()
     seed = torch.from_numpy(seq["frames"][:, :N_SEED])
     with torch.no_grad():
-        preds = {name: _model(name)(seed, 20 - N_SEED)[0].numpy() for name in ("zero_param", "learnable", "conv_pgp")}
+        preds = {name: _model(name)(seed, 20 - N_SEED)[0].numpy() for name in ("zero_param_authors", "learnable_authors", "conv_pgp")}
     preds["copy last seed frame"] = np.repeat(seq["frames"][0, N_SEED - 1:N_SEED], 20 - N_SEED, axis=0)
     return figures.plot_predictions(seq["frames"][0], preds, n_seed=N_SEED)
 
