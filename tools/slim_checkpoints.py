@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compact", nargs="*", default=[], type=Path, metavar="PATH")
     parser.add_argument("--summarise", nargs="*", default=[], type=Path, metavar="PATH")
     args = parser.parse_args(argv)
+    git_commit()  # the commit as the command starts, before it rewrites tracked files
     for path in args.compact:
         resume = train.compact_resume(path)
         print(f"{path}: {path.stat().st_size / 2**20:.1f} MiB weights, {resume.stat().st_size / 2**20:.1f} MiB resume state")
