@@ -79,7 +79,9 @@ def test_committed_checkpoints_fit_a_device_transfer() -> None:
         assert (ROOT / path).stat().st_size < 17 * 2 ** 20, path  # fits the device transfer (16 MiB files)
 
 
-DEVICE_TREE_LIMIT = 64 * 2 ** 20  # the working tree that travels to a lent GPU (device tool's limits)
+# The working tree that travels to a lent GPU may hold 64 MiB (device tool's limits); the project
+# keeps its tracked files at 40 MiB so that a session's untracked files and results still fit.
+DEVICE_TREE_LIMIT = 40 * 2 ** 20
 
 
 def test_the_tracked_tree_fits_the_device_transfer() -> None:
@@ -89,7 +91,8 @@ def test_the_tracked_tree_fits_the_device_transfer() -> None:
         pytest.skip("not a git checkout")
     total = sum((ROOT / name).stat().st_size for name in listed.stdout.decode().split("\0")
                 if name and (ROOT / name).is_file())
-    assert total < DEVICE_TREE_LIMIT, f"tracked files hold {total / 2 ** 20:.1f} MiB; a device call takes 64 MiB"
+    assert total <= DEVICE_TREE_LIMIT, (f"tracked files hold {total / 2 ** 20:.1f} MiB; the project keeps them at "
+                                       "40 MiB (a device call takes 64 MiB)")
 
 
 RESULT_FILES = sorted(p.relative_to(ROOT) for p in zoo.RESULTS.rglob("*.json"))
