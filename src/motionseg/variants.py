@@ -13,10 +13,15 @@ model starts (the learnable ones from the gains of the zero-parameter variant th
 A variant whose change adds no parameters and no training may reuse the weights of another
 (``reuse``). All are evaluated on the validation sequences (training photos, 256) and the
 test sequences (1,000 in the full profile). ``python -m motionseg variants ladder`` writes
-``<results>/<table>/<key>/checkpoint.pt`` and ``<results>/<table>/table_<profile>.json``.
+``<results>/<table>/<key>/checkpoint.pt``, each variant's evaluation
+``<results>/<table>/<key>/eval_<profile>.json`` and ``<results>/<table>/table_<profile>.json``.
+An evaluation is kept while its weights, options and sequence counts are those of the run
+(fingerprint), so an interrupted table resumes where it stopped, across sessions.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,22 +140,15 @@ def run(table: str, profile: str | None = None, root: Path | None = None, n_test
         print(f"== {table} / {v.key}: {v.label}", flush=True)
         train(cfg, root / table / v.key / "checkpoint.pt", resume=True, device=device, progress=progress,
               command=command)
-    predictors = {}
-    for v in variants:
-        model = _load(table, v, root)
-        predictors[v.key] = evaluate.model_predictor(model.to(device), device=device)
     n = n_test or prof.n_test
-    test = evaluate.evaluate(predictors, n=n, batch_size=prof.eval_batch_size, progress=progress)
-    val = evaluate.evaluate(predictors, n=N_VAL, batch_size=prof.eval_batch_size, split="train", seed=VAL_SEED,
-                            progress=progress)
     rows = []
     for v in variants:
-        ckpt_model = _load(table, v, root)
+        model = _load(table, v, root)
+        summary = _evaluation(table, v, model, root, prof.name, n, prof.eval_batch_size, device, progress, command)
         rows.append({"key": v.key, "label": v.label, "model": v.model, "options": v.options, "reuse": v.reuse,
-                     "init_from": v.init_from, "without": list(v.without), "released": v.released, "gains": _count(ckpt_model, gains=True),
-                     "parameters": _count(ckpt_model, gains=False),
-                     "trained_steps": ckpt_model.trained_steps,
-                     "test": _summary(test[v.key]), "validation": _summary(val[v.key])})
+                     "init_from": v.init_from, "without": list(v.without), "released": v.released,
+                     "gains": _count(model, gains=True), "parameters": _count(model, gains=False),
+                     "trained_steps": model.trained_steps, **summary})
     out = {"table": table, "profile": prof.name, "n_test": n, "n_validation": N_VAL,
            "schedule": "the quick-profile training settings of each model (300 steps of 8 sequences)",
            "rows": rows, "provenance": provenance(device, time.perf_counter() - start, command=command)}
@@ -190,3 +188,49 @@ def _summary(res: dict[str, Any]) -> dict[str, Any]:
         keep["iou"] = states["iou"]
         keep["epe"] = states["epe"]
     return keep
+
+
+def _fingerprint(table: str, v: Variant, root: Path, n: int) -> dict[str, Any]:
+    """What an evaluation of ``v`` depends on: its weights' bytes, its options, the sequences, the code."""
+    if v.released:
+        from . import authors
+        source = authors.path_of(v.model)
+    else:
+        source = checkpoint_of(table, v, root)
+    digest = hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    return {"weights_sha256": digest, "options": v.options, "without": list(v.without), "n_test": n,
+            "n_validation": N_VAL, "validation_seed": VAL_SEED, "code_sha256": _code_digest()}
+
+
+def _code_digest() -> str:
+    """One hash of the library's source: any change to it may change an evaluation."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(package.rglob("*.py")):
+        h.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def _evaluation(table: str, v: Variant, model: Any, root: Path, profile: str, n: int, batch_size: int,
+                device: Any, progress: bool, command: str) -> dict[str, Any]:
+    """``{"test": ..., "validation": ...}`` of ``v``: kept from an earlier run with the same fingerprint."""
+    path = root / table / v.key / f"eval_{profile}.json"
+    fingerprint = _fingerprint(table, v, root, n)
+    if path.is_file():
+        try:
+            kept = json.loads(path.read_text())
+        except (OSError, ValueError):
+            kept = None  # a cut-off file is evaluated again, never trusted
+        if isinstance(kept, dict) and kept.get("fingerprint") == fingerprint:
+            return {"test": kept["test"], "validation": kept["validation"]}
+    start = time.perf_counter()
+    predictor = {v.key: evaluate.model_predictor(model.to(device), device=device)}
+    if progress:
+        print(f"== {table} / {v.key}: evaluating on {n} test and {N_VAL} validation sequences", flush=True)
+    test = evaluate.evaluate(predictor, n=n, batch_size=batch_size, progress=progress)[v.key]
+    val = evaluate.evaluate(predictor, n=N_VAL, batch_size=batch_size, split="train", seed=VAL_SEED,
+                            progress=progress)[v.key]
+    out = {"test": _summary(test), "validation": _summary(val)}
+    write_json({**out, "fingerprint": fingerprint,
+                "provenance": provenance(device, time.perf_counter() - start, command=command)}, path)
+    return out
