@@ -315,3 +315,9 @@ def test_merge_replaces_only_the_rerun_models_rows() -> None:
         stress.merge(old, _table({"zero_param": 0.002}, n=4))
     with pytest.raises(ValueError, match="sequences"):
         stress.merge(old, _table({"zero_param": 0.002}, sequences=2))
+
+
+def test_the_authors_weights_need_no_checkpoint_under_results(tmp_path: Path) -> None:
+    out = stress.run("quick", root=tmp_path, models=["zero_param_authors"], shifts=["grey"], n=2, progress=False)
+    assert set(out["shifts"]["grey"]["results"]) == {"zero_param_authors", "copy_last", "oracle"}
+    assert out["models"]["zero_param_authors"]["checkpoint"].endswith("NoParam.th")

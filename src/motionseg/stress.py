@@ -286,6 +286,14 @@ def load_models(names: tuple[str, ...] | list[str], root: Path | None = None,
     return models, skipped
 
 
+def _weights_file(name: str, root: Path | None) -> str:
+    """Where the weights of ``name`` were read: its checkpoint, or the authors' vendored file."""
+    if name in zoo.AUTHORS:
+        from . import authors
+        return str(authors.path_of(name))
+    return str(zoo.checkpoint_path(name, root))
+
+
 def predictors(models: dict[str, nn.Module], n_future: int, device: torch.device | str = "cpu"
                ) -> dict[str, evaluate.Predictor]:
     """Copy-last, the oracle of :func:`oracle_predict` and one predictor per model."""
@@ -423,7 +431,7 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
     for name in names:
         if name not in MODELS:
             raise ValueError(f"unknown model {name!r}: allowed are {', '.join(MODELS)}")
-        if models is not None and not zoo.checkpoint_path(name, root).is_file():
+        if models is not None and name not in zoo.AUTHORS and not zoo.checkpoint_path(name, root).is_file():
             raise FileNotFoundError(f"no checkpoint at {zoo.checkpoint_path(name, root)} for the model {name} "
                                     f"asked for; train it with `python -m motionseg train {name}`, or leave it "
                                     f"out of --models")
@@ -445,7 +453,7 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
         print(f"== cost of {OPTION} on {prof.n_cost} standard test sequences", flush=True)
     option["cost"] = option_cost(loaded, rows, prof, device, progress)
     out: dict[str, Any] = {"profile": prof.name, "n": n, "n_seed": N_SEED, "option": option, "skipped": skipped,
-                           "models": {name: {"checkpoint": str(zoo.checkpoint_path(name, root)),
+                           "models": {name: {"checkpoint": _weights_file(name, root),
                                              "trained_steps": getattr(m, "trained_steps", None),
                                              "trained_on": (getattr(m, "provenance", {}) or {}).get("device")}
                                       for name, m in loaded.items()},
