@@ -285,3 +285,21 @@ def test_the_commit_is_taken_once_before_a_command_writes(monkeypatch) -> None:
     monkeypatch.setattr(train, "_ask_git", lambda: next(answers))
     assert train.git_commit() == "abc123"
     assert train.provenance(CPU, 1.0)["commit"] == "abc123"
+
+
+def test_changes_under_results_do_not_make_the_commit_dirty(monkeypatch) -> None:
+    """A resumed run rewrites its own tracked checkpoint: that must not mark its code as dirty."""
+    import subprocess
+    changed = {"results/zero_param/checkpoint.pt"}
+
+    def fake_git(args, **kw):
+        if args[:2] == ["git", "rev-parse"]:
+            return subprocess.CompletedProcess(args, 0, "abc123\n", "")
+        excluded = any(a.startswith(":(exclude)results") for a in args)
+        shown = [f for f in changed if not (excluded and f.startswith("results/"))]
+        return subprocess.CompletedProcess(args, 0, "".join(f" M {f}\n" for f in shown), "")
+
+    monkeypatch.setattr(train.subprocess, "run", fake_git)
+    assert train._ask_git() == "abc123"
+    changed.add("src/motionseg/train.py")
+    assert train._ask_git() == "abc123-dirty"
