@@ -321,3 +321,13 @@ def test_the_authors_weights_need_no_checkpoint_under_results(tmp_path: Path) ->
     out = stress.run("quick", root=tmp_path, models=["zero_param_authors"], shifts=["grey"], n=2, progress=False)
     assert set(out["shifts"]["grey"]["results"]) == {"zero_param_authors", "copy_last", "oracle"}
     assert out["models"]["zero_param_authors"]["checkpoint"].endswith("NoParam.th")
+
+
+def test_a_fresh_run_merges_into_a_table_read_from_its_file(tmp_path: Path) -> None:
+    """A run holds (index, start) tuples, the file lists: the same sequences must still merge."""
+    kwargs = dict(root=tmp_path, shifts=["grey"], n=2, progress=False)
+    old = json.loads(json.dumps(stress.run("quick", models=["zero_param_authors"], **kwargs)))
+    new = stress.run("quick", models=["learnable_authors"], **kwargs)
+    merged = stress.merge(old, new)
+    assert set(merged["shifts"]["grey"]["results"]) == {"zero_param_authors", "learnable_authors", "copy_last",
+                                                         "oracle"}

@@ -497,9 +497,12 @@ def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     rows = [m for m in new["models"]]
     out = json.loads(json.dumps(old))
     for name, sh in new["shifts"].items():
-        if sh["sequences"] != old["shifts"][name]["sequences"]:
-            raise ValueError(f"cannot merge set {name}: {sh['sequences']} sequences here, "
-                             f"{old['shifts'][name]['sequences']} in the existing table")
+        # a fresh run holds (index, start) tuples, a table read from JSON lists: compare as JSON
+        seqs = json.loads(json.dumps(sh["sequences"]))
+        kept = old["shifts"][name]["sequences"]
+        if seqs != kept:
+            sizes = f" ({len(seqs)} against {len(kept)})" if isinstance(seqs, list) and isinstance(kept, list) else ""
+            raise ValueError(f"cannot merge set {name}: its sequences differ from the existing table's{sizes}")
         for row in rows:
             out["shifts"][name]["results"][row] = sh["results"][row]
     out["models"].update(new["models"])
