@@ -331,3 +331,21 @@ def test_a_fresh_run_merges_into_a_table_read_from_its_file(tmp_path: Path) -> N
     merged = stress.merge(old, new)
     assert set(merged["shifts"]["grey"]["results"]) == {"zero_param_authors", "learnable_authors", "copy_last",
                                                          "oracle"}
+
+
+def test_rows_of_a_model_retrained_after_the_run_are_dropped_with_a_note() -> None:
+    import hashlib
+    from motionseg import checkpoint as ckpt_io
+    plus = ckpt_io.read(zoo.checkpoint_path("zero_param_plus"))
+    sha = hashlib.sha256(zoo.checkpoint_path("learnable_plus").read_bytes()).hexdigest()
+    table = {"profile": "full", "skipped": {}, "option": {"chosen": {"zero_param_plus": {"ratio": 1}}},
+             "models": {"zero_param_plus": {"trained_steps": plus["step"], "trained_on": plus["provenance"]["device"]},
+                        "zero_param": {"trained_steps": 12345, "trained_on": "elsewhere"},
+                        "learnable_plus": {"sha256": sha},
+                        "conv_pgp": {"sha256": "0" * 64}},
+             "shifts": {"grey": {"results": {m: {"mse": 0.001} for m in
+                                             ("zero_param_plus", "zero_param", "learnable_plus", "conv_pgp", "copy_last")}}}}
+    out = results.drop_stale_stress_rows(table, results.RESULTS)
+    assert set(out["models"]) == {"zero_param_plus", "learnable_plus"}
+    assert set(out["shifts"]["grey"]["results"]) == {"zero_param_plus", "learnable_plus", "copy_last"}
+    assert "12345 steps then" in out["skipped"]["zero_param"] and "--models conv_pgp" in out["skipped"]["conv_pgp"]

@@ -327,7 +327,45 @@ def stress(profile: str | None = None, root: Path | None = None) -> dict[str, An
     folder = Path(root if root is not None else RESULTS) / "stress"
     if profile is None:
         profile = "full" if (folder / "stress_full.json").is_file() else "quick"
-    return read_json(folder / f"stress_{profile}.json")
+    table = read_json(folder / f"stress_{profile}.json")
+    return drop_stale_stress_rows(table, Path(root if root is not None else RESULTS))
+
+
+def drop_stale_stress_rows(table: dict[str, Any], root: Path) -> dict[str, Any]:
+    """``table`` without the rows of models whose checkpoint under ``root`` is not the one the run used.
+
+    A model retrained after the stress run would otherwise be shown with its old weights' numbers.
+    The run's record (the weights' sha256, else the trained steps and device) is compared with the
+    checkpoint now; a stale model moves to ``skipped`` with the command that reruns its rows.
+    """
+    import hashlib
+    for name, entry in list(table.get("models", {}).items()):
+        if name in zoo.AUTHORS:
+            continue
+        path = zoo.checkpoint_path(name, root)
+        reason = None
+        if not path.is_file():
+            reason = f"no checkpoint at {path} now"
+        elif entry.get("sha256"):
+            if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+                reason = "its checkpoint changed after the stress run"
+        else:
+            ckpt = checkpoint.read(path)
+            now = (ckpt.get("step"), (ckpt.get("provenance") or {}).get("device"))
+            then = (entry.get("trained_steps"), entry.get("trained_on"))
+            if now != then:
+                reason = (f"its checkpoint changed after the stress run ({then[0]} steps then, {now[0]} now)")
+        if reason is None:
+            continue
+        del table["models"][name]
+        table.get("option", {}).get("chosen", {}).pop(name, None)
+        for sh in table["shifts"].values():
+            sh["results"].pop(name, None)
+            sh["results"].pop(name + "+remeasure", None)
+        table.setdefault("skipped", {})[name] = (
+            f"{reason}; rerun its rows with `python -m motionseg stress --profile {table.get('profile', 'full')} "
+            f"--models {name} --out results --merge --force`")
+    return table
 
 
 def stress_sets(table: dict[str, Any]) -> list[str]:
