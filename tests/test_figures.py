@@ -164,7 +164,9 @@ def test_animations_show_every_frame_and_stay_small() -> None:
         pred, states = model.run(torch.from_numpy(seq["frames"][:, :10]), 10, keep_states=True)
     gif = figures.animate_states(seq["frames"][0], {k: v[0] for k, v in states.stacked().items()})
     image = Image.open(io.BytesIO(gif))
-    assert image.format == "GIF" and image.n_frames == 19  # frames 1 to 19
+    assert image.format == "GIF" and image.n_frames == 10  # frames 1, 3, ..., 19
+    assert Image.open(io.BytesIO(figures.animate_states(seq["frames"][0], {k: v[0] for k, v in states.stacked().items()},
+                                                        every=1))).n_frames == 19
     assert image.size[0] == 6 * 64 + 5 * 2  # six panels with gaps
     gif = figures.animate_predictions(seq["frames"][0], {"a": pred[0], "b": pred[0]})
     image = Image.open(io.BytesIO(gif))

@@ -86,15 +86,20 @@ def _gif(grids: list[tuple[np.ndarray, str]], labels: Sequence[str], ms_per_fram
     return buffer.getvalue()
 
 
-def animate_states(frames: np.ndarray, states: dict[str, torch.Tensor], n_seed: int = 10, scale: int = 1) -> bytes:
+def animate_states(frames: np.ndarray, states: dict[str, torch.Tensor], n_seed: int = 10, scale: int = 1,
+                   every: int = 2) -> bytes:
     """The states of one sequence developing over its frames, as an animated GIF.
 
     Panels: input (seed) or ground truth, the model's prediction, FG, BG, A and the phase of T;
-    ``states`` as for :func:`plot_states` (entry k belongs to frame k + 1).
+    ``states`` as for :func:`plot_states` (entry k belongs to frame k + 1). Every ``every``-th frame
+    is shown (frames 1, 3, ..., 19 by default): the phase of T changes everywhere at every frame,
+    so each frame costs its full size, and 19 of them made a 440 KB file.
     """
+    if every < 1:
+        raise ValueError(f"every must be a positive number of frames, got {every}")
     labels = ["input / truth", "prediction", "FG", "BG", "A", "phase of T"]
     grids = []
-    for k in range(states["alpha"].shape[0]):
+    for k in range(0, states["alpha"].shape[0], every):
         t = k + 1
         panels = [_panel(frames[t]), _panel(states["frame"][k]), _panel(states["fg"][k]), _panel(states["bg"][k]),
                   _panel(states["alpha"][k]), _panel(motion_image(states["motion"][k]), "twilight", -np.pi, np.pi)]
