@@ -292,7 +292,7 @@ def test_case_figure_has_a_panel_per_model_step_and_case() -> None:
     plt.close(fig)
 
 
-def _table(models: dict[str, float], sequences: int = 3, n: int = 3) -> dict:
+def _merge_table(models: dict[str, float], sequences: int = 3, n: int = 3) -> dict:
     shifts = {name: {"sequences": sequences, "results": {**{m: {"mse": v} for m, v in models.items()},
                                                          "copy_last": {"mse": 0.009}}}
               for name in ("standard", "horizon")}
@@ -301,8 +301,8 @@ def _table(models: dict[str, float], sequences: int = 3, n: int = 3) -> dict:
 
 
 def test_merge_replaces_only_the_rerun_models_rows() -> None:
-    old = _table({"zero_param": 0.003, "conv_pgp": 0.004})
-    new = _table({"zero_param": 0.002})
+    old = _merge_table({"zero_param": 0.003, "conv_pgp": 0.004})
+    new = _merge_table({"zero_param": 0.002})
     new["shifts"]["standard"]["results"]["copy_last"] = {"mse": 1.0}  # not taken: the old table's stays
     new["provenance"] = {"command": "second"}
     merged = stress.merge(old, new)
@@ -312,9 +312,9 @@ def test_merge_replaces_only_the_rerun_models_rows() -> None:
     assert merged["provenance"]["command"] == "first" and merged["updates"][0]["provenance"]["command"] == "second"
     assert old["shifts"]["standard"]["results"]["zero_param"]["mse"] == 0.003  # the input is not changed
     with pytest.raises(ValueError, match="different n"):
-        stress.merge(old, _table({"zero_param": 0.002}, n=4))
+        stress.merge(old, _merge_table({"zero_param": 0.002}, n=4))
     with pytest.raises(ValueError, match="sequences"):
-        stress.merge(old, _table({"zero_param": 0.002}, sequences=2))
+        stress.merge(old, _merge_table({"zero_param": 0.002}, sequences=2))
 
 
 def test_the_authors_weights_need_no_checkpoint_under_results(tmp_path: Path) -> None:

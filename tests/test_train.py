@@ -191,31 +191,32 @@ def test_resume_with_other_model_raises(uninterrupted, tmp_path: Path) -> None:
 
 
 def test_init_from_zero_param(tmp_path: Path) -> None:
-    source = zoo.build("zero_param")
+    # our learnable model starts from our zero-parameter one (the paper's starts from zero gains)
+    source = zoo.build("zero_param_plus")
     with torch.no_grad():
         for i, p in enumerate(source.gains.values()):
             p.copy_(torch.linspace(-1.0, 1.0, p.numel()).reshape(p.shape) + i)
-    src = tmp_path / "zero_param" / "checkpoint.pt"
-    checkpoint.save(src, source, "zero_param", SIZE, step=4, config=train.asdict(tiny()),
+    src = tmp_path / "zero_param_plus" / "checkpoint.pt"
+    checkpoint.save(src, source, "zero_param_plus", SIZE, step=4, config=train.asdict(tiny()),
                     history=train.asdict(train.History()), provenance={"commit": "test"})
     # lr=0 (cyclic between 0 and 0): the learnable model keeps the gains it starts from
-    cfg = tiny("learnable", steps=1, n_val=1, lr=0.0, val_every=1, checkpoint_every=1)
-    assert cfg.init_from == "zero_param"
-    model, history = train.train(cfg, tmp_path / "learnable" / "checkpoint.pt", progress=False, device=CPU)
+    cfg = tiny("learnable_plus", steps=1, n_val=1, lr=0.0, val_every=1, checkpoint_every=1)
+    assert cfg.init_from == "zero_param_plus"
+    model, history = train.train(cfg, tmp_path / "learnable_plus" / "checkpoint.pt", progress=False, device=CPU)
     assert len(history.loss) == 1
     for k, v in source.gains.items():
         assert torch.equal(model.gains[k].detach(), v.detach()), k
-    fresh = zoo.build("learnable")
+    fresh = zoo.build("learnable_plus")
     for k in ("mix_alpha", "mix_fg", "mix_bg"):
         assert torch.equal(model.gains[k].detach(), fresh.gains[k].detach()), k
-    assert read(tmp_path / "learnable" / "checkpoint.pt")["provenance"]["init_from"] == str(src)
+    assert read(tmp_path / "learnable_plus" / "checkpoint.pt")["provenance"]["init_from"] == str(src)
 
 
 def test_init_from_falls_back_to_the_committed_checkpoint(tmp_path: Path) -> None:
-    cfg = tiny("learnable", steps=1, n_val=1, val_every=1, checkpoint_every=1)
-    train.train(cfg, tmp_path / "learnable" / "checkpoint.pt", progress=False, device=CPU)
-    assert read(tmp_path / "learnable" / "checkpoint.pt")["provenance"]["init_from"] == \
-        str(zoo.checkpoint_path("zero_param"))
+    cfg = tiny("learnable_plus", steps=1, n_val=1, val_every=1, checkpoint_every=1)
+    train.train(cfg, tmp_path / "learnable_plus" / "checkpoint.pt", progress=False, device=CPU)
+    assert read(tmp_path / "learnable_plus" / "checkpoint.pt")["provenance"]["init_from"] == \
+        str(zoo.checkpoint_path("zero_param_plus"))
 
 
 class _NaNModel(nn.Module):

@@ -12,7 +12,8 @@ from torch import nn
 
 from motionseg import checkpoint, zoo
 
-ALL = ["zero_param", "learnable", "zero_param_plus", "learnable_plus", "conv_pgp", "vln_resnet", "vln_ldc"]
+ALL = ["zero_param", "learnable", "zero_param_authors", "learnable_authors", "zero_param_plus", "learnable_plus",
+       "conv_pgp", "vln_resnet", "vln_ldc"]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,9 @@ def test_checkpoint_path() -> None:
 def test_training_config() -> None:
     cfg = zoo.training_config("learnable", "quick", steps=3, size=64)
     assert cfg.model == "learnable" and cfg.profile == "quick"
-    assert cfg.steps == 3 and cfg.size == 64 and cfg.init_from == "zero_param"
+    # the paper's extension trains from zero gains, as the authors' release suggests (its gains are not the
+    # zero-parameter ones); ours starts from our zero-parameter model
+    assert cfg.steps == 3 and cfg.size == 64 and cfg.init_from is None
     assert zoo.training_config("learnable_plus", "quick").init_from == "zero_param_plus"
     with pytest.raises(ValueError, match="profile"):
         zoo.training_config("zero_param", "medium")
@@ -175,33 +178,33 @@ def test_no_format_tag(tmp_path: Path, obj) -> None:
 
 def test_other_options_are_named(zero_param_ckpt: dict, tmp_path: Path) -> None:
     path = write_variant(zero_param_ckpt, tmp_path / "c.pt")
-    with pytest.raises(ValueError, match=r"other options.*combine: checkpoint 'mean', model 'alpha'"):
-        zoo.load("zero_param", path, options={"combine": "alpha"})
+    with pytest.raises(ValueError, match=r"other options.*rows: checkpoint 'fg,bg,a', model 'a,fg,bg'"):
+        zoo.load("zero_param", path, options={"rows": "a,fg,bg"})
     # without options given, the model is built as the checkpoint says
-    assert zoo.load("zero_param", path).options.combine == "mean"
+    assert zoo.load("zero_param", path).options.rows == "fg,bg,a"
 
 
 def test_wrong_tensor_shapes_are_named(zero_param_ckpt: dict, tmp_path: Path) -> None:
     state = dict(zero_param_ckpt["state_dict"])
-    state["gains.fg"] = state["gains.fg"][:10].clone()
+    state["gains.learnableGainsF"] = state["gains.learnableGainsF"][:, :10].clone()
     path = write_variant(zero_param_ckpt, tmp_path / "c.pt", state_dict=state)
-    with pytest.raises(ValueError, match=r"does not fit the zero_param model: wrong shapes: gains.fg \(10,\) "
-                                         r"\(expected \(20,\)\)"):
+    with pytest.raises(ValueError, match=r"does not fit the zero_param model: wrong shapes: gains.learnableGainsF "
+                                         r"\(1, 10\) \(expected \(1, 20\)\)"):
         zoo.load("zero_param", path)
 
 
 def test_missing_tensors_are_named(zero_param_ckpt: dict, tmp_path: Path) -> None:
-    state = {k: v for k, v in zero_param_ckpt["state_dict"].items() if k != "gains.dog"}
+    state = {k: v for k, v in zero_param_ckpt["state_dict"].items() if k != "gains.learnableGainsDOG"}
     path = write_variant(zero_param_ckpt, tmp_path / "c.pt", state_dict=state)
-    with pytest.raises(ValueError, match=r"missing \['gains.dog'\]"):
+    with pytest.raises(ValueError, match=r"missing \['gains.learnableGainsDOG'\]"):
         zoo.load("zero_param", path)
 
 
 def test_nan_weights_are_refused(zero_param_ckpt: dict, tmp_path: Path) -> None:
     state = {k: v.clone() for k, v in zero_param_ckpt["state_dict"].items()}
-    state["gains.bg"][3] = float("nan")
+    state["gains.learnableGainsTeS"][0, 3] = float("nan")
     path = write_variant(zero_param_ckpt, tmp_path / "c.pt", state_dict=state)
-    with pytest.raises(ValueError, match=r"NaN or infinite weights in \['gains.bg'\]"):
+    with pytest.raises(ValueError, match=r"NaN or infinite weights in \['gains.learnableGainsTeS'\]"):
         zoo.load("zero_param", path)
 
 
