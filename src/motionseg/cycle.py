@@ -45,13 +45,14 @@ the cycle by ours, under options of their own.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from . import fourier
+from .options import ModelOptions
 from .states import Layers, States
 from .validation import check_seed_frames
 
@@ -61,7 +62,7 @@ DOG_TERMS = ("amplitude", "surround", "sigma_centre", "sigma_surround")
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(ModelOptions):
     """Readings where the paper is silent, and the switches of its Fig. 2c.
 
     The defaults are the paper's model as we read it; the other values are the alternatives
@@ -79,27 +80,6 @@ class Options:
         "combine": ("mean", "alpha"), "filter_weight": ("energy", "uniform"),
         "fg_init": ("masked", "frame"), "filter_kind": ("neighbour", "ramp")}
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in self.ALLOWED and value not in self.ALLOWED[f.name]:
-                raise ValueError(f"option {f.name}={value!r} is not allowed: choose one of {self.ALLOWED[f.name]}")
-            if isinstance(f.default, bool) and not isinstance(value, bool):
-                raise ValueError(f"option {f.name} must be True or False, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values, for checkpoints."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Options":
-        """Inverse of :meth:`to_dict`; unknown names raise ``ValueError``."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown options {sorted(unknown)} for {cls.__name__}: allowed are {sorted(known)}")
-        return cls(**values)
-
 
 def _stored(value: float, kind: str) -> float:
     """A gain as its trainable parameter: its logarithm, or its logit."""
@@ -113,12 +93,7 @@ class CycleModel(nn.Module):
 
     def __init__(self, options: Options | dict[str, Any] | None = None, n_steps: int = N_STEPS) -> None:
         super().__init__()
-        if isinstance(options, dict):
-            options = self.options_class.from_dict(options)
-        self.options = options if options is not None else self.options_class()
-        if type(self.options) is not self.options_class:
-            raise ValueError(f"{type(self).__name__} takes {self.options_class.__name__}, "
-                             f"got {type(self.options).__name__}")
+        self.options = self.options_class.resolve(options, type(self).__name__)
         self.n_steps = n_steps
         self.gain_kinds: dict[str, str] = {}
         self.gains = nn.ParameterDict()

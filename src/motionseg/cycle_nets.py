@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .cycle import N_STEPS, CycleModel, Layers, Options
+from .options import switch_off
 
 
 class DenseNet4(nn.Module):
@@ -77,10 +78,7 @@ class CycleNets(CycleModel):
 
     def without(self, *names: str) -> "CycleNets":
         """Switch the named nets off (their states are then left as the filter made them)."""
-        unknown = set(names) - set(self.nets)
-        if unknown:
-            raise ValueError(f"unknown nets {sorted(unknown)}: allowed are {sorted(self.nets)}")
-        self.disabled = set(names)
+        self.disabled = switch_off(self.nets, names)
         return self
 
     def net_input(self, name: str, x: Tensor, layers: Layers, obs: Tensor | None) -> Tensor | None:

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from .options import switch_off
 from .states import Layers
 from .zero_param import N_INIT, Options, ZeroParamModel, soft_clamp
 
@@ -81,10 +82,7 @@ class LearnableModel(ZeroParamModel):
 
     def without(self, *names: str) -> "LearnableModel":
         """Switch the named nets off (``modelA``, ``modelFG``, ``modelBG``): their step keeps the filter's value."""
-        unknown = set(names) - set(self.nets)
-        if unknown:
-            raise ValueError(f"unknown nets {sorted(unknown)}: allowed are {sorted(self.nets)}")
-        self.disabled = set(names)
+        self.disabled = switch_off(self.nets, names)
         return self
 
     def _net(self, name: str, x: Tensor, fallback: Tensor) -> Tensor:

@@ -45,13 +45,14 @@ seed frames' columns and one entry of the init block are used).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from . import fourier
+from .options import ModelOptions
 from .states import Layers, States
 from .validation import check_seed_frames
 
@@ -64,7 +65,7 @@ SIGMA_FLOOR = 1e-3  # a DoG width of 0 px is the identity; the floor keeps the r
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(ModelOptions):
     """The readings the authors' weights chose (defaults) and the alternatives they ruled out.
 
     The book's zero-parameter chapter runs the released weights under each alternative.
@@ -80,27 +81,6 @@ class Options:
 
     ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {
         "rows": tuple(ROWS), "bg_estimate": ("frame", "outside"), "filter_weight": ("energy", "uniform")}
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in self.ALLOWED and value not in self.ALLOWED[f.name]:
-                raise ValueError(f"option {f.name}={value!r} is not allowed: choose one of {self.ALLOWED[f.name]}")
-            if isinstance(f.default, bool) and not isinstance(value, bool):
-                raise ValueError(f"option {f.name} must be True or False, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values, for checkpoints."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Options":
-        """Inverse of :meth:`to_dict`; unknown names raise ``ValueError``."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown options {sorted(unknown)} for {cls.__name__}: allowed are {sorted(known)}")
-        return cls(**values)
 
 
 def soft_clamp(a: Tensor) -> Tensor:
@@ -126,12 +106,7 @@ class ZeroParamModel(nn.Module):
 
     def __init__(self, options: Options | dict[str, Any] | None = None) -> None:
         super().__init__()
-        if isinstance(options, dict):
-            options = self.options_class.from_dict(options)
-        self.options = options if options is not None else self.options_class()
-        if type(self.options) is not self.options_class:
-            raise ValueError(f"{type(self).__name__} takes {self.options_class.__name__}, "
-                             f"got {type(self.options).__name__}")
+        self.options = self.options_class.resolve(options, type(self).__name__)
         self.gains = nn.ParameterDict({k: nn.Parameter(torch.zeros(shape)) for k, shape in GAIN_SHAPES.items()})
 
     # -- gains ---------------------------------------------------------------------------------
