@@ -53,6 +53,7 @@ from torch import Tensor, nn
 
 from . import fourier
 from .options import ModelOptions
+from .zero_param import count_gains, count_parameters  # noqa: F401  (the gains are named alike)
 from .states import Layers, States
 from .validation import check_seed_frames
 
@@ -270,13 +271,3 @@ class CycleModel(nn.Module):
     def forward(self, seed_frames: Tensor, n_future: int = 10) -> Tensor:
         """Predict ``n_future`` frames (B x n_future x H x W) from B x S x H x W seed frames."""
         return self.run(seed_frames, n_future)[0]
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Network parameters, i.e. everything except the per-step gains."""
-    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("gains."))
-
-
-def count_gains(model: nn.Module) -> int:
-    """Number of trainable gain scalars."""
-    return sum(p.numel() for n, p in model.named_parameters() if n.startswith("gains."))
