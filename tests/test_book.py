@@ -63,3 +63,34 @@ def test_the_checker_finds_typed_metrics() -> None:
     assert typed_metrics("it scores MSE 0.00252 against the paper's 0.0010") == ["0.00252"]
     assert typed_metrics("took 11.7 minutes") == ["11.7"]
     assert typed_metrics("a $0.00252$ in math, `0.00252` in code, {glue:text}`x:.5f`, 2.5 px") == []
+
+
+ANIMATION_LIMIT = 250_000  # bytes per stored animation (issue 24)
+NOTEBOOKS_LIMIT = 4_000_000  # bytes: the chapter notebooks together, outputs included
+
+
+def stored_images(path: Path) -> list[tuple[int, str, int]]:
+    """(cell, MIME type, decoded bytes) of every image a notebook stores."""
+    import base64
+
+    found = []
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        for out in cell.get("outputs", []):
+            for mime, data in out.get("data", {}).items():
+                if mime.startswith("image/") and mime != "image/svg+xml":
+                    found.append((i, mime, len(base64.b64decode("".join(data) if isinstance(data, list) else data))))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_animations_are_small(path: Path) -> None:
+    big = [(i, n) for i, mime, n in stored_images(path) if mime == "image/gif" and n > ANIMATION_LIMIT]
+    assert not big, (f"{path.name}: animations over {ANIMATION_LIMIT / 1e3:.0f} KB (cell, bytes): {big}; "
+                     "show fewer frames (every=) or fewer panels")
+
+
+def test_chapter_notebooks_are_light() -> None:
+    sizes = {p.name: p.stat().st_size for p in NOTEBOOKS}
+    assert sum(sizes.values()) <= NOTEBOOKS_LIMIT, (
+        f"the notebooks hold {sum(sizes.values()) / 1e6:.2f} MB (limit {NOTEBOOKS_LIMIT / 1e6:.0f} MB): "
+        + ", ".join(f"{k} {v / 1e6:.2f}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:4]))
