@@ -467,3 +467,52 @@ def test_correlation_peak_of_rounding_noise_is_no_motion() -> None:
     g = torch.Generator().manual_seed(5)
     noise = torch.complex(torch.randn(2, 32, 48, generator=g), torch.randn(2, 32, 48, generator=g)) * 1e-9
     torch.testing.assert_close(F.correlation_peak(noise), torch.zeros(2, 2), atol=0, rtol=0)
+
+
+def _two_objects(shift_a: tuple[float, float], shift_b: tuple[float, float], size: int = 64
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two textured squares on black, and the same squares each moved by its own whole-pixel shift."""
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.zeros(size, size), torch.zeros(size, size)
+    a[8:24, 10:26] = torch.rand(16, 16, generator=g)
+    b[36:52, 34:50] = 0.5 * torch.rand(16, 16, generator=g)  # weaker: its peak comes second
+    moved = torch.roll(a, (int(shift_a[0]), int(shift_a[1])), (0, 1)) + torch.roll(b, (int(shift_b[0]), int(shift_b[1])), (0, 1))
+    return a + b, moved
+
+
+def test_correlation_peaks_find_two_motions_strongest_first() -> None:
+    earlier, later = _two_objects((2, -3), (-4, 1))
+    places, heights = F.correlation_peaks(F.phase_difference(earlier, later), k=2)
+    torch.testing.assert_close(places, torch.tensor([[2.0, -3.0], [-4.0, 1.0]]), atol=0.05, rtol=0)
+    assert heights[0] > heights[1] > 0.1
+    # one peak only: the same as correlation_peak
+    torch.testing.assert_close(F.correlation_peaks(F.phase_difference(earlier, later), k=1)[0][0],
+                               F.correlation_peak(F.phase_difference(earlier, later)))
+
+
+def test_correlation_peaks_skip_a_peaks_own_neighbourhood() -> None:
+    # a half-pixel shift spreads its peak over two pixels: without the separation the second
+    # "peak" is the first one's other half, half a pixel from it
+    earlier, later = _two_objects((0, -3), (-4, 1))
+    a_part = torch.zeros(64, 64)
+    a_part[8:24, 10:26] = 1.0
+    later = later + F.fourier_shift(earlier * a_part, torch.tensor([2.5, -3.0])) - torch.roll(earlier * a_part, (0, -3), (0, 1))
+    motion = F.phase_difference(earlier, later)
+    first, near = F.correlation_peaks(motion, k=2, separation=0.0)[0]
+    torch.testing.assert_close(first, torch.tensor([2.5, -3.0]), atol=0.05, rtol=0)
+    assert (near - first).abs().max() <= 1.0
+    far = F.correlation_peaks(motion, k=2, separation=2.0)[0][1]
+    torch.testing.assert_close(far, torch.tensor([-4.0, 1.0]), atol=0.05, rtol=0)
+
+
+def test_correlation_peaks_batched_flat_and_bad_arguments() -> None:
+    earlier, later = _two_objects((1, 1), (0, -2))
+    motion = torch.stack([F.phase_difference(earlier, later), torch.zeros(64, 64, dtype=torch.complex64)])
+    places, heights = F.correlation_peaks(motion, k=3)
+    assert places.shape == (2, 3, 2) and heights.shape == (2, 3)
+    assert torch.isfinite(places).all() and (places[1] == 0).all() and (heights[1] == 0).all()
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="k must be a positive integer"):
+            F.correlation_peaks(motion, k=bad)
+    with pytest.raises(ValueError, match="separation must be >= 0"):
+        F.correlation_peaks(motion, k=2, separation=float("nan"))

@@ -147,13 +147,66 @@ def correlation_peak(motion: Tensor, radius: float = 1.0, points: int = 41, roun
     """
     *lead, h, w = motion.shape
     z = motion.reshape(-1, h, w).to(torch.complex64)
-    n = z.shape[0]
-    surface = torch.fft.ifft2(z).real.reshape(n, -1)
-    idx = surface.argmax(dim=1)
+    surface = torch.fft.ifft2(z).real.reshape(z.shape[0], -1)
+    py, px = _signed_peak(surface.argmax(dim=1), h, w)
+    py, px = _refine_peak(z, py, px, radius, points, rounds)
+    # a flat surface (nothing moved, or no signal) has no peak: report no motion
+    flat = (surface.amax(dim=1) - surface.amin(dim=1)) <= 1e-6
+    py, px = torch.where(flat, torch.zeros_like(py), py), torch.where(flat, torch.zeros_like(px), px)
+    return torch.stack([py, px], dim=-1).reshape(*lead, 2)
+
+
+def correlation_peaks(motion: Tensor, k: int, separation: float = 2.0, radius: float = 1.0, points: int = 41,
+                      rounds: int = 2) -> tuple[Tensor, Tensor]:
+    """The ``k`` highest peaks of the phase-correlation surface: locations (... x k x 2) and heights (... x k).
+
+    Several objects moving by different translations each leave a peak at their shift. Peaks
+    are taken highest first; after each, the surface within ``separation`` px (circularly) of
+    it is left out, so a peak's own sidelobes are not taken for another motion. Each location is
+    refined to subpixel precision like :func:`correlation_peak`; heights are the surface's values
+    at the integer peaks (1 for a single pure translation of a unit spectrum). A flat surface
+    gives peaks at 0 with height 0.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer number of peaks, got {k!r}")
+    if not separation >= 0:
+        raise ValueError(f"separation must be >= 0 px, got {separation!r}")
+    *lead, h, w = motion.shape
+    if k > h * w:
+        raise ValueError(f"k={k} peaks asked of a {h} x {w} surface")
+    z = motion.reshape(-1, h, w).to(torch.complex64)
+    surface = torch.fft.ifft2(z).real.reshape(z.shape[0], -1)
+    flat = (surface.amax(dim=1) - surface.amin(dim=1)) <= 1e-6
+    fy, fx = torch.meshgrid(torch.arange(h, device=z.device), torch.arange(w, device=z.device), indexing="ij")
+    fy, fx = fy.reshape(-1).to(torch.float32), fx.reshape(-1).to(torch.float32)
+    left = surface.clone()
+    places, heights = [], []
+    for _ in range(k):
+        idx = left.argmax(dim=1)
+        heights.append(torch.where(flat, torch.zeros_like(idx, dtype=surface.dtype),
+                                   surface.gather(1, idx[:, None])[:, 0]))
+        py, px = _signed_peak(idx, h, w)
+        # circular distance of every point of the surface to this peak
+        dy = torch.remainder(fy[None] - py[:, None] + h / 2, h) - h / 2
+        dx = torch.remainder(fx[None] - px[:, None] + w / 2, w) - w / 2
+        left = left.masked_fill(dy * dy + dx * dx <= separation * separation, -torch.inf)
+        py, px = _refine_peak(z, py, px, radius, points, rounds)
+        zero = torch.zeros_like(py)
+        places.append(torch.stack([torch.where(flat, zero, py), torch.where(flat, zero, px)], dim=-1))
+    return torch.stack(places, 1).reshape(*lead, k, 2), torch.stack(heights, 1).reshape(*lead, k)
+
+
+def _signed_peak(idx: Tensor, h: int, w: int) -> tuple[Tensor, Tensor]:
+    """Flat indices of an H x W surface as signed (dy, dx) shifts."""
     py = (idx // w).to(torch.float32)
     px = (idx % w).to(torch.float32)
-    py = torch.where(py >= h / 2, py - h, py)  # wrap to signed shifts
-    px = torch.where(px >= w / 2, px - w, px)
+    return torch.where(py >= h / 2, py - h, py), torch.where(px >= w / 2, px - w, px)
+
+
+def _refine_peak(z: Tensor, py: Tensor, px: Tensor, radius: float, points: int, rounds: int
+                 ) -> tuple[Tensor, Tensor]:
+    """Subpixel peak near (py, px) of the band-limited surface of ``z`` (n x H x W), on finer grids."""
+    n, h, w = z.shape
     fy, fx = frequencies(h, w, z.device)
     grid = torch.linspace(-radius, radius, points, device=z.device)
     rows = torch.arange(n, device=z.device)
@@ -166,10 +219,7 @@ def correlation_peak(motion: Tensor, radius: float = 1.0, points: int = 41, roun
         j = values.argmax(dim=1)
         py, px = ys[rows, j // points], xs[rows, j % points]
         grid = grid * 2.0 / (points - 1) * 2.0  # zoom in around the new peak
-    # a flat surface (nothing moved, or no signal) has no peak: report no motion
-    flat = (surface.amax(dim=1) - surface.amin(dim=1)) <= 1e-6
-    py, px = torch.where(flat, torch.zeros_like(py), py), torch.where(flat, torch.zeros_like(px), px)
-    return torch.stack([py, px], dim=-1).reshape(*lead, 2)
+    return py, px
 
 
 def phase_filter(motion: Tensor, weight: Tensor | None = None, gain: Tensor | float = 1.0
