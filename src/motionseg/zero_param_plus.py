@@ -341,7 +341,8 @@ class ZeroParamPlus(CycleModel):
         return confidence * smooth + (1 - confidence) * bg, torch.maximum(seen, confidence)
 
     def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor,
-                      n_templates: int | None = None) -> list[tuple[Tensor, Tensor, int]]:
+                      n_templates: int | None = None, hidden: Tensor | None = None
+                      ) -> list[tuple[Tensor, Tensor, int]]:
         """Re-estimate premultiplied FG and A from all seed frames: ``(premult, alpha, lag)`` templates.
 
         Template ``lag`` describes the layers as they were ``lag`` frames before the last seed
@@ -354,7 +355,9 @@ class ZeroParamPlus(CycleModel):
         down-weighted, because a sub-pixel Fourier shift of a sharp edge rings. For motion
         by half pixels, the two templates (``phase_templates=2``) give every future frame one
         that reaches it by a whole-pixel shift (:meth:`roll_templates`). ``n_templates``
-        (default: the option ``phase_templates``) limits how many are made.
+        (default: the option ``phase_templates``) limits how many are made. ``hidden`` (B x S x H x W,
+        in each seed frame's own coordinates) is how much of each pixel other layers cover there
+        (the multi-object model): those pixels say nothing about this layer and weigh less.
         """
         o = self.options
         s = x.shape[1]
@@ -371,9 +374,14 @@ class ZeroParamPlus(CycleModel):
             prior_premult = fourier.fourier_shift(premult, back)
             lam = o.layer_prior
             # weighted sums over the frames of the residual y = xa - ba, its product with ba, ...
-            sb, sbb = torch.einsum("bs,bshw->bhw", w, ba), torch.einsum("bs,bshw->bhw", w, ba * ba)
-            sx, sbx = torch.einsum("bs,bshw->bhw", w, xa), torch.einsum("bs,bshw->bhw", w, ba * xa)
-            sw = w.sum(1)[:, None, None] + lam
+            if hidden is None:
+                sb, sbb = torch.einsum("bs,bshw->bhw", w, ba), torch.einsum("bs,bshw->bhw", w, ba * ba)
+                sx, sbx = torch.einsum("bs,bshw->bhw", w, xa), torch.einsum("bs,bshw->bhw", w, ba * xa)
+                sw = w.sum(1)[:, None, None] + lam
+            else:
+                wp = w[:, :, None, None] * (1 - fourier.real_shift(hidden, shift).clamp(0.0, 1.0)) ** 4
+                sb, sbb, sx, sbx = (wp * ba).sum(1), (wp * ba * ba).sum(1), (wp * xa).sum(1), (wp * ba * xa).sum(1)
+                sw = wp.sum(1) + lam
             ry = sx - sb + lam * prior_premult
             rby = sbb - sbx + lam * prior_alpha
             sbb = sbb + lam

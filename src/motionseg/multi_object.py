@@ -1,0 +1,236 @@
+"""Beyond the paper: K foreground layers, each with its own mask, appearance and motion.
+
+The paper's model (and ours, :mod:`motionseg.zero_param_plus`) keeps one foreground layer with
+one translation. With two digits moving differently one of them is predicted as if it moved
+with the other, or not at all. This model keeps ``objects`` = K layers and composes them front
+to back over one background, the paper's eq. 3 applied K times::
+
+    F = A_1 FG_1 + (1 - A_1) (A_2 FG_2 + (1 - A_2) (... + (1 - A_K) BG))
+
+It is our zero-parameter plus model's backward look (its smoothers), done per layer:
+
+1. **Motions.** Temporal differences cancel the static background; the phase correlation of
+   the first and the newest difference has one peak per object moving differently, at its
+   displacement over the lag (:func:`fourier.correlation_peaks`). The K highest peaks divided by
+   the lag are the layers' velocities; a peak lower than ``min_peak`` is no moving object, and
+   its layer stays empty (A = 0), so one digit gives one layer and an empty one.
+2. **Masks.** Per layer, motion-compensated evidence over all seed frames: a pixel of that
+   object agrees with the previous frame moved by the layer's velocity rather than with the
+   previous frame as it was; the evidence, aligned to the last frame along that velocity,
+   blurred and scaled by the plus model's ``alpha_init`` gain, gives the layer's first A.
+3. **Background and layers**, ``smoothing_passes`` rounds: BG from every seed frame where no
+   layer covers it (each layer's mask moved back along its own velocity), then each layer's
+   premultiplied FG and A by least squares over the seed frames aligned by its velocity, where
+   the other layers' pixels weigh little (:meth:`ZeroParamPlus.smooth_layers` with ``hidden``).
+4. **Order.** Which layer is in front is not given: every order of the K layers composes the
+   seed frames again, and each sequence keeps the order that explains them best (with K <= 4,
+   at most 24 orders). Where the layers never overlap during the seed frames all orders tie and
+   the first (the strongest motion in front) is kept.
+5. **Prediction.** Each layer's templates move by its own velocity; the frames are composed in
+   the chosen order.
+
+The gains it uses (``alpha_init`` and the DoG on A) are those of ``zero_param_plus``; the
+options of that model keep their meaning (``phase_templates``, ``layer_prior``, ``sigma_init``,
+``sigma_fill``, ``smoothing_passes``, ``fill_background``).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from . import fourier
+from .cycle import Options
+from .states import Layers, States
+from .validation import check_seed_frames
+from .zero_param_plus import PlusOptions, ZeroParamPlus
+
+MAX_OBJECTS = 4
+
+
+@dataclass(frozen=True)
+class MultiOptions(PlusOptions):
+    """The plus model's options, its smoothers on, and the number of layers."""
+
+    smooth_background: bool = True
+    smooth_layers: bool = True
+    objects: int = 2  # K foreground layers, 1 to 4
+    min_peak: float = 0.15  # correlation peak below which a layer stays empty (1 = one pure translation)
+    separation: float = 2.0  # px between two peaks of the correlation surface (at the lag of the newest difference)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.objects, bool) or not isinstance(self.objects, int) or not 1 <= self.objects <= MAX_OBJECTS:
+            raise ValueError(f"option objects must be an integer from 1 to {MAX_OBJECTS}, got {self.objects!r}")
+        if not 0 < self.min_peak < 1:
+            raise ValueError(f"option min_peak must lie in (0, 1), got {self.min_peak!r}")
+        if not self.separation >= 0:
+            raise ValueError(f"option separation must be >= 0 px, got {self.separation!r}")
+        if not (self.motion_from_differences and self.smooth_layers):
+            raise ValueError("the multi-object model measures each layer's motion from the differences and "
+                             "estimates its layers over the seed frames: options motion_from_differences and "
+                             "smooth_layers must stay on")
+
+
+@dataclass
+class ObjectLayers:
+    """The K layers of a batch after the seed frames (each ``B x K x ...``)."""
+
+    premult: Tensor  # B x K x H x W: FG times A at the last seed frame
+    alpha: Tensor  # B x K x H x W
+    velocity: Tensor  # B x K x 2, (dy, dx) px/frame
+    present: Tensor  # B x K bool: a moving object was found for the layer
+    order: Tensor  # B x K long: layer indices front to back
+    bg: Tensor  # B x H x W
+
+
+class MultiObject(ZeroParamPlus):
+    """K foreground layers with their own motions over one background (zero network parameters)."""
+
+    options_class: ClassVar[type[Options]] = MultiOptions
+    options: MultiOptions
+    layers: ObjectLayers | None = None  # the layers of the last run, for evaluation and figures
+
+    def min_seed_frames(self) -> int:
+        """The motions need two temporal differences: three frames."""
+        return 3
+
+    # -- 1. motions ----------------------------------------------------------------------------
+    def measure_motions(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Velocities (B x K x 2) of the K strongest motions, and which of them are objects (B x K)."""
+        o = self.options
+        lag = x.shape[1] - 2
+        first, newest = x[:, 1] - x[:, 0], x[:, -1] - x[:, -2]
+        places, heights = fourier.correlation_peaks(fourier.unit_spectrum(fourier.cross_power(first, newest)),
+                                                    o.objects, separation=o.separation)
+        return places / lag, heights >= o.min_peak
+
+    # -- 2. masks --------------------------------------------------------------------------------
+    def first_masks(self, x: Tensor, velocity: Tensor, present: Tensor) -> Tensor:
+        """Each layer's A at the last seed frame (B x K x H x W) from motion-compensated evidence."""
+        b, s, h, w = x.shape
+        k = velocity.shape[1]
+        last, obs = x[:, :-1], x[:, 1:]  # B x (S-1) x H x W
+        # every layer's view of every pair: the earlier frame moved by the layer's velocity
+        moved = fourier.real_shift(last[:, None], velocity[:, :, None, :].expand(b, k, s - 1, 2))
+        evidence = (obs - last).abs()[:, None] - (obs[:, None] - moved).abs()  # B x K x (S-1) x H x W
+        # aligned to the last frame along each layer's velocity, and scaled like the plus model's
+        # evidence, which sums n_init pairs
+        lags = torch.arange(s - 2, -1, -1, dtype=x.dtype, device=x.device)
+        aligned = fourier.real_shift(evidence, lags[None, None, :, None] * velocity[:, :, None, :])
+        scale = min(self.options.n_init, s - 1) / (s - 1)
+        blob = fourier.gaussian_blur(aligned.sum(2) * scale, self.options.sigma_init).clamp_min(0.0)
+        alpha = self.filter_alpha(self.gain("alpha_init", s - 1) * blob, s - 1)
+        return alpha * present[:, :, None, None].to(alpha.dtype)
+
+    # -- 3. background and layers ------------------------------------------------------------------
+    @staticmethod
+    def coverage(alpha: Tensor, velocity: Tensor, s: int) -> Tensor:
+        """How much each layer covers each pixel of each seed frame: B x K x S x H x W.
+
+        The last frame's masks moved back along their velocities.
+        """
+        lags = torch.arange(s - 1, -1, -1, dtype=alpha.dtype, device=alpha.device)
+        return fourier.real_shift(alpha[:, :, None], -lags[None, None, :, None] * velocity[:, :, None, :]).clamp(0.0, 1.0)
+
+    def background(self, x: Tensor, cover: Tensor, bg: Tensor, seen: Tensor) -> tuple[Tensor, Tensor]:
+        """BG from every seed frame where no layer covers it (as :meth:`smooth_background`, for K layers)."""
+        union = 1 - (1 - cover).prod(1)  # B x S x H x W
+        weight = (1 - union) ** 4
+        total = weight.sum(1)
+        confidence = total.clamp(0.0, 1.0)
+        smooth = (weight * x).sum(1) / total.clamp_min(1e-6)
+        bg = confidence * smooth + (1 - confidence) * bg
+        seen = torch.maximum(seen, confidence)
+        if self.options.fill_background:
+            bg = self.fill_background(bg, seen)
+        return bg, seen
+
+    def estimate(self, x: Tensor) -> tuple[ObjectLayers, list[list[tuple[Tensor, Tensor, int]]]]:
+        """The layers after the seed frames, and each layer's templates for the roll-out."""
+        o = self.options
+        b, s, h, w = x.shape
+        velocity, present = self.measure_motions(x)
+        alpha = self.first_masks(x, velocity, present)
+        premult = alpha * x[:, -1:, :, :]
+        bg, seen = x[:, -1], torch.zeros_like(x[:, -1])
+        templates: list[list[tuple[Tensor, Tensor, int]]] = []
+        for p in range(o.smoothing_passes):
+            cover = self.coverage(alpha, velocity, s)
+            bg, seen = self.background(x, cover, bg, seen)
+            last = p == o.smoothing_passes - 1
+            templates = []
+            for k in range(o.objects):
+                others = 1 - torch.cat([1 - cover[:, :k], 1 - cover[:, k + 1:]], 1).prod(1)
+                templates.append(self.smooth_layers(x, premult[:, k], alpha[:, k], bg, velocity[:, k],
+                                                    None if last else 1, hidden=others))
+            keep = present[:, :, None, None].to(x.dtype)
+            premult = torch.stack([t[0][0] for t in templates], 1) * keep
+            alpha = torch.stack([t[0][1] for t in templates], 1) * keep
+        templates = [[(pm * present[:, k, None, None], a * present[:, k, None, None], lag) for pm, a, lag in t]
+                     for k, t in enumerate(templates)]
+        order = self.choose_order(x, premult, alpha, velocity, bg)
+        return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
+
+    # -- 4. order ----------------------------------------------------------------------------------
+    @staticmethod
+    def compose_layers(premult: Tensor, alpha: Tensor, bg: Tensor, order: Tensor) -> Tensor:
+        """Layers (B x K x ... x H x W) over ``bg`` (B x ... x H x W), back to front in ``order`` (B x K)."""
+        out = bg
+        rows = torch.arange(premult.shape[0], device=premult.device)
+        for j in range(order.shape[1] - 1, -1, -1):
+            k = order[:, j]
+            a = alpha[rows, k]
+            out = premult[rows, k] + (1 - a) * out
+        return out
+
+    def choose_order(self, x: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor, bg: Tensor) -> Tensor:
+        """Per sequence, the front-to-back order of the layers that best composes the seed frames."""
+        b, s = x.shape[:2]
+        k = premult.shape[1]
+        orders = torch.tensor(list(itertools.permutations(range(k))), device=x.device)  # P x K
+        if len(orders) == 1:
+            return orders.expand(b, k).clone()
+        lags = torch.arange(s - 1, -1, -1, dtype=x.dtype, device=x.device)
+        back = -lags[None, None, :, None] * velocity[:, :, None, :]
+        past_premult = fourier.real_shift(premult[:, :, None], back)  # B x K x S x H x W
+        past_alpha = fourier.real_shift(alpha[:, :, None], back).clamp(0.0, 1.0)
+        errors = torch.stack([
+            ((self.compose_layers(past_premult, past_alpha, bg[:, None], order.expand(b, k)) - x) ** 2
+             ).mean(dim=(1, 2, 3)) for order in orders], 1)  # B x P
+        # ties (no overlap during the seed frames) keep the first order: strongest motion in front
+        best = errors.min(1)
+        choice = torch.where(best.values < errors[:, 0] * (1 - 1e-4), best.indices, torch.zeros_like(best.indices))
+        return orders[choice]
+
+    # -- 5. prediction -------------------------------------------------------------------------------
+    def run(self, seed_frames: Tensor, n_future: int = 10, keep_states: bool = False) -> tuple[Tensor, States]:
+        """Predict ``n_future`` frames; :attr:`layers` keeps the estimated layers of this run.
+
+        States (with ``keep_states``) are recorded for the predicted frames only: FG and A of
+        the composite foreground, the motion of the front layer.
+        """
+        n_future = check_seed_frames(seed_frames, min_seed=self.min_seed_frames(), n_future=n_future)
+        x = seed_frames.to(torch.float32)
+        b, s, h, w = x.shape
+        layers, templates = self.estimate(x)
+        self.layers = layers
+        states = States()
+        if n_future == 0:
+            return x.new_zeros(b, 0, h, w), states
+        moved = [self.roll_templates(t, layers.velocity[:, k], n_future) for k, t in enumerate(templates)]
+        premults = torch.stack([m[0] for m in moved], 1)  # B x K x n_future x H x W
+        alphas = torch.stack([m[1] for m in moved], 1)
+        preds = self.compose_layers(premults, alphas, layers.bg[:, None], layers.order).clamp(0.0, 1.0)
+        if keep_states:
+            union = 1 - (1 - alphas).prod(1)
+            front = self.compose_layers(premults, alphas, torch.zeros_like(preds), layers.order)
+            rows = torch.arange(b, device=x.device)
+            motion = fourier.phase_ramp(layers.velocity[rows, layers.order[:, 0]], h, w)
+            for i in range(n_future):
+                fg = torch.where(union[:, i] > 1e-3, front[:, i] / union[:, i].clamp_min(1e-3), layers.bg)
+                states.record(True, Layers(fg=fg, bg=layers.bg, alpha=union[:, i]), motion, preds[:, i])
+        return preds, states
