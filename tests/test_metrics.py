@@ -252,3 +252,22 @@ def test_mse_by_region_thresholds_are_those_documented() -> None:
     expected = {"never_seen": 0.6 ** 2, "seen_then_covered": 0.7 ** 2 + 0.8 ** 2, "digit": 0.9 ** 2, "static": 0.0}
     for name, value in expected.items():
         torch.testing.assert_close(parts[name], torch.full((1, 1), value / 64), msg=name)
+
+
+def test_match_objects_pairs_layers_with_objects_whatever_their_order() -> None:
+    true = torch.zeros(1, 2, 16, 16)
+    true[0, 0, 2:6, 2:6] = 1
+    true[0, 1, 10:14, 10:14] = 1
+    layers = true.flip(1).clone()  # the same masks, in the other order
+    layers[0, 0, 10:14, 10:12] = 0  # half of object 1
+    iou, layer = metrics.match_objects(layers, true)
+    assert layer.tolist() == [[1, 0]]
+    torch.testing.assert_close(iou, torch.tensor([[1.0, 0.5]]))
+    # fewer layers than objects: the unmatched object scores 0 and no layer
+    iou, layer = metrics.match_objects(layers[:, :1], true)
+    assert layer.tolist() == [[-1, 0]] and iou.tolist() == [[0.0, 0.5]]
+    # more layers than objects: an extra layer is left out
+    iou, layer = metrics.match_objects(torch.cat([torch.zeros(1, 1, 16, 16), true], 1), true)
+    assert layer.tolist() == [[1, 2]] and iou.tolist() == [[1.0, 1.0]]
+    with pytest.raises(ValueError, match="layers must be B x K x H x W"):
+        metrics.match_objects(layers[0], true)

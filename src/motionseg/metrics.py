@@ -7,6 +7,7 @@ sigma=1.5, use_sample_covariance=False, data_range=1.0)``.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from functools import lru_cache
 
@@ -75,6 +76,34 @@ def mask_iou(alpha: Tensor, alpha_true: Tensor, threshold: float = 0.5) -> Tenso
     inter = (a & b).sum(dim=(-2, -1)).to(torch.float32)
     union = (a | b).sum(dim=(-2, -1)).to(torch.float32)
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
+def match_objects(alpha: Tensor, alpha_true: Tensor, threshold: float = 0.5) -> tuple[Tensor, Tensor]:
+    """Match K predicted layers (B x K x H x W) one to one to M true objects (B x M x H x W) by mask IoU.
+
+    Returns ``(iou, layer)``, each B x M: the IoU of each true object with the layer matched to
+    it, and that layer's index (-1 where there are fewer layers than objects: IoU 0). The
+    matching maximises the summed IoU over all assignments (K, M <= 4: at most 24 of them).
+    """
+    if alpha.dim() != 4 or alpha_true.dim() != 4 or alpha.shape[0] != alpha_true.shape[0] \
+            or alpha.shape[2:] != alpha_true.shape[2:]:
+        raise ValueError(f"layers must be B x K x H x W and objects B x M x H x W with the same B, H, W, "
+                         f"got {tuple(alpha.shape)} and {tuple(alpha_true.shape)}")
+    b, k, h, w = alpha.shape
+    m = alpha_true.shape[1]
+    if k == 0 or m == 0 or max(k, m) > 4:
+        raise ValueError(f"match_objects needs 1 to 4 layers and objects, got {k} and {m}")
+    padded = torch.cat([alpha, alpha.new_zeros(b, max(0, m - k), h, w)], 1)  # missing layers: empty
+    pair = mask_iou(padded[:, :, None].expand(-1, -1, m, -1, -1), alpha_true[:, None].expand(-1, padded.shape[1], -1, -1, -1),
+                    threshold)  # B x max(K, M) x M
+    # a missing layer is empty: against a true object its IoU is 0
+    assignments = torch.tensor(list(itertools.permutations(range(padded.shape[1]), m)), device=alpha.device)
+    objects = torch.arange(m, device=alpha.device)
+    totals = pair[:, assignments, objects].sum(-1)  # B x P
+    best = assignments[totals.argmax(1)]  # B x M
+    iou = pair.gather(1, best[:, None, :]).squeeze(1)
+    layer = torch.where(best < k, best, torch.full_like(best, -1))
+    return iou, layer
 
 
 def endpoint_error(velocity: Tensor, velocity_true: Tensor) -> Tensor:
