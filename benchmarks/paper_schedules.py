@@ -9,7 +9,8 @@ the next: the peak learning rate throws the gains about. This benchmark trains t
 zero gains once per candidate schedule, for the same number of steps with the same data and
 batch, validating every ``--val-every`` steps, and records the curves. A candidate is
 ``schedule:lr[:warmup]``, e.g. ``cyclic:0.005`` (cycles of the model's length, lr_min = lr/10)
-or ``cosine:0.01:50``. Choices are made on these validation curves, never on the test set.
+or ``cosine:0.01:50``; ``--options`` gives the model options of every candidate (e.g. where the
+DoG's widths start). Choices are made on these validation curves, never on the test set.
 Writes ``results/benchmarks/paper_schedules_<model>.json``, one candidate at a time (a candidate
 already in the file with the same steps is kept, so an interrupted run resumes).
 """
@@ -51,16 +52,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--val-every", type=int, default=50)
     parser.add_argument("--candidates", nargs="*", default=DEFAULT)
+    parser.add_argument("--options", type=json.loads, default=None,
+                        help='model options for every candidate, as JSON (e.g. \'{"dog_surround_start": 2}\')')
     parser.add_argument("--out", type=Path, default=None, help="default results/benchmarks/paper_schedules_<model>.json")
     args = parser.parse_args()
     out = args.out or ROOT / "results" / "benchmarks" / f"paper_schedules_{args.model}.json"
     device = config.device()
     base = zoo.training_config(args.model, "full")
     result: dict[str, Any] = {"model": args.model, "steps": args.steps, "batch_size": base.batch_size,
-                              "n_val": base.n_val, "candidates": {}}
+                              "n_val": base.n_val, "options": args.options, "candidates": {}}
     if out.exists():
         old = json.loads(out.read_text())
-        if old.get("model") == args.model and old.get("steps") == args.steps:
+        if old.get("model") == args.model and old.get("steps") == args.steps and old.get("options") == args.options:
             result["candidates"] = old.get("candidates", {})
     # the committed run's own curve (triangular cycles at the model's lr), for comparison
     committed = torch.load(zoo.checkpoint_path(args.model), map_location="cpu", weights_only=False)["history"]
@@ -73,7 +76,7 @@ def main() -> None:
             continue
         settings = parse(candidate)
         cfg = zoo.training_config(args.model, "full", steps=args.steps, val_every=args.val_every,
-                                  checkpoint_every=args.steps, workers=1, **settings)
+                                  checkpoint_every=args.steps, workers=1, options=args.options, **settings)
         began = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             _, history = train(cfg, Path(tmp) / args.model / "checkpoint.pt", device=device, progress=False)

@@ -140,3 +140,18 @@ def test_bad_options_are_refused_in_one_line() -> None:
         ZeroParamModel({"rows": "bg,fg,a"})
     with pytest.raises(ValueError, match="unknown options"):
         ZeroParamModel({"combine": "mean"})
+
+
+@pytest.mark.parametrize("starts, trains", [((0.0, 0.0), False), ((2.0, 1.0), True)])
+def test_the_dog_trains_only_from_widths_apart(starts, trains) -> None:
+    # all gains at 0 are a stationary point of the DoG: G(0) - G(0) = 0 gives its amplitude no
+    # gradient, and an amplitude of 0 gives its widths none
+    torch.manual_seed(0)
+    model = ZeroParamModel({"dog_surround_start": starts[0], "dog_centre_start": starts[1]})
+    assert model.gains["learnableGainsDOG"][:2, 0].tolist() == list(starts)
+    x = torch.rand(2, 12, 32, 32)
+    ((model(x[:, :10], 2) - x[:, 10:]) ** 2).mean().backward()
+    grad = model.gains["learnableGainsDOG"].grad[:3, :10]
+    assert bool((grad.abs() > 0).any()) == trains
+    with pytest.raises(ValueError, match="option dog_centre_start must be a finite number, got nan"):
+        Options(dog_centre_start=float("nan"))

@@ -6,6 +6,7 @@ what a model's constructor was given.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -25,6 +26,9 @@ class ModelOptions:
                 raise ValueError(f"option {f.name}={value!r} is not allowed: choose one of {self.ALLOWED[f.name]}")
             if isinstance(f.default, bool) and not isinstance(value, bool):
                 raise ValueError(f"option {f.name} must be True or False, got {value!r}")
+            if isinstance(f.default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                                 or not math.isfinite(value)):
+                raise ValueError(f"option {f.name} must be a finite number, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for checkpoints."""

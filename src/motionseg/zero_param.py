@@ -78,6 +78,12 @@ class Options(ModelOptions):
     dog: bool = True
     dog_bias: bool = True  # the DoG's fourth gain as an offset inside the soft clamp
     clamp_moved_alpha: bool = True  # A clamped to [0, 1] after it is moved by T
+    # Where training starts the DoG's widths (px; surround, centre). With both 0 (all gains 0) the
+    # DoG never trains: its response is G(0) - G(0) = 0, so its amplitude gets no gradient, and
+    # with the amplitude 0 its widths get none. The release's unused columns (1e-16 to 1e-40, not
+    # 0) show that the authors' gains did not start at 0. Chosen on validation (chapter 04).
+    dog_surround_start: float = 0.0
+    dog_centre_start: float = 0.0
 
     ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {
         "rows": tuple(ROWS), "bg_estimate": ("frame", "outside"), "filter_weight": ("energy", "uniform")}
@@ -108,6 +114,9 @@ class ZeroParamModel(nn.Module):
         super().__init__()
         self.options = self.options_class.resolve(options, type(self).__name__)
         self.gains = nn.ParameterDict({k: nn.Parameter(torch.zeros(shape)) for k, shape in GAIN_SHAPES.items()})
+        with torch.no_grad():
+            self.gains["learnableGainsDOG"][0] = self.options.dog_surround_start
+            self.gains["learnableGainsDOG"][1] = self.options.dog_centre_start
 
     # -- gains ---------------------------------------------------------------------------------
     def correction_gain(self, state: str, i: int) -> Tensor:
