@@ -263,10 +263,44 @@ def variants(table: str, profile: str = "full", root: Path | None = None) -> pd.
     return frame
 
 
+def gain_blocks(root: Path | None = None) -> pd.DataFrame:
+    """Our zero_param and the authors' gains with one block swapped (``benchmarks/gain_blocks.py``).
+
+    One row per block of the release: validation MSE of ours with the authors' block, and of the
+    authors' gains with ours; ``attrs``: ``ours``, ``authors`` (unswapped), ``n`` and provenance.
+    """
+    data = read_json(Path(root or RESULTS) / "benchmarks" / "gain_blocks_zero_param.json")
+    frame = pd.DataFrame([{"key": k, "block": r["label"], "ours with the authors' block": r["ours_with_authors_block"],
+                           "the authors' with our block": r["authors_with_our_block"]} for k, r in data["blocks"].items()]
+                         ).set_index("key")
+    frame.attrs.update(ours=data["ours"], authors=data["authors"], n=data["n"], provenance=data["provenance"])
+    return frame
+
+
+def schedule_runs(root: Path | None = None) -> pd.DataFrame:
+    """Validation curves of ``zero_param`` trained from zero gains or from DoG widths apart, per
+    schedule (``benchmarks/paper_schedules.py`` files), and the committed run's own: one row per
+    run, one column per validated step."""
+    folder = Path(root or RESULTS) / "benchmarks"
+    rows: dict[str, dict[int, float]] = {}
+    for path in sorted(folder.glob("paper_schedules_zero_param*.json")):
+        data = read_json(path)
+        start = data.get("options") or {}
+        where = ("from zero gains" if not start else
+                 f"DoG widths from {start.get('dog_surround_start', 0):g}/{start.get('dog_centre_start', 0):g} px")
+        if "committed" in data:
+            c = data["committed"]
+            rows[f"committed run ({c['candidate']}, from zero gains)"] = dict(zip(c["val_step"], c["val_mse"]))
+        for name, run in data["candidates"].items():
+            rows[f"{name}, {where}"] = dict(zip(run["val_step"], run["val_mse"]))
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
+
+
 def formats(columns: Iterable[str]) -> dict[str, str]:
     """Number formats per column: 4 decimals for L1, 5 for MSE, 4 for SSIM, ..."""
     known = {"L1": "{:.4f}", "MSE": "{:.5f}", "SSIM": "{:.4f}", "paper L1": "{:.4f}", "paper MSE": "{:.4f}",
              "paper SSIM": "{:.4f}", "mask IoU": "{:.3f}", "velocity error": "{:.3f}", "validation MSE": "{:.5f}",
+             "ours with the authors' block": "{:.5f}", "the authors' with our block": "{:.5f}",
              "parameters": "{:,.0f}", "gains": "{:,.0f}", "steps": "{:,.0f}", "minutes": "{:.1f}", "n": "{:,.0f}"}
     return {c: known[c] for c in columns if c in known}
 
