@@ -92,8 +92,9 @@ BUILDERS: dict[str, Callable[[int, dict | None], nn.Module]] = {
 _ZERO_QUICK = dict(steps=300, batch_size=8, n_train=2400, lr=0.05, cycle_steps=100, val_every=50,
                    checkpoint_every=50, n_val=32)
 TRAINING: dict[str, dict[str, dict[str, Any]]] = {
-    # The paper's models start from zero gains, as the authors' did (their unused gains decayed
-    # from 0), and train until converged (--until-converged adds cycles of 500 steps). lr 0.05
+    # The paper's models start from zero gains (the authors' start is unknown and was not 0: their
+    # unused gains hold 1e-16..1e-40; starts with the DoG's widths apart did no better in 300
+    # steps, results/benchmarks/paper_schedules_zero_param_dog_*.json), and train until converged (--until-converged adds cycles of 500 steps). lr 0.05
     # beat 0.2 on validation after 150 quick steps (0.0050 against 0.0064), but in the full
     # profile's 500-step cycles its peak made the loss climb from 0.0045 to 0.010 by step 300:
     # the peak is 0.02.
