@@ -10,11 +10,12 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from motionseg import checkpoint, config, results, train, zoo
+from motionseg import checkpoint, config, data, results, train, zoo
 from motionseg.baselines import ConvPGP, VLNResNet
 
 SIZE = 64
@@ -415,3 +416,19 @@ def test_report_calibrates_the_paper_target_by_the_test_set(tmp_path: Path) -> N
     run(tiny("conv_pgp", steps=4, val_every=10, checkpoint_every=10), out, resume=True, time_limit=0.0)
     rep = curves.report("conv_pgp", tmp_path)
     assert rep["step"] == 3 and not rep["calibrated"] and rep["test_over_val"] == 1.0
+
+
+def test_data_options_reach_training_and_validation_data(tmp_path) -> None:
+    cfg = tiny(data_options={"n_digits": 2})
+    two = data.make_sequences(2, "train", seed=cfg.seed + 1000, size=SIZE, n_digits=2)["frames"]
+    one = data.make_sequences(2, "train", seed=cfg.seed + 1000, size=SIZE)["frames"]
+    assert np.array_equal(train._validation_frames(cfg).numpy(), two) and not np.array_equal(two, one)
+    item = train._StepData(cfg, 0, 1)[0]
+    assert torch.equal(item, data.MovingMNIST(cfg.n_train, "train", cfg.seed, size=SIZE, n_digits=2)[0]["frames"])
+    out = tmp_path / "zero_param" / "checkpoint.pt"
+    train.train(cfg, out, device=CPU, progress=False)
+    assert torch.load(out, weights_only=False)["config"]["data_options"] == {"n_digits": 2}
+    with pytest.raises(ValueError, match=r"unknown data_options \['digits'\]: allowed are max_speed, n_frames"):
+        train.train(tiny(data_options={"digits": 2}), tmp_path / "x" / "checkpoint.pt", device=CPU, progress=False)
+    with pytest.raises(ValueError, match="n_digits 9 is out of range"):
+        train.train(tiny(data_options={"n_digits": 9}), tmp_path / "y" / "checkpoint.pt", device=CPU, progress=False)

@@ -16,6 +16,7 @@ almost, not exactly, as it would have (its provenance says so).
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -287,7 +288,7 @@ class _StepData(torch.utils.data.Dataset):
     """Training sequence ``index mod n_train``, so that the stream is the same on resume."""
 
     def __init__(self, cfg: TrainConfig, first: int, count: int) -> None:
-        self.base = data.MovingMNIST(cfg.n_train, "train", cfg.seed, size=cfg.size)
+        self.base = data.MovingMNIST(cfg.n_train, "train", cfg.seed, size=cfg.size, **(cfg.data_options or {}))
         self.first, self.count = first, count
 
     def __len__(self) -> int:
@@ -299,7 +300,8 @@ class _StepData(torch.utils.data.Dataset):
 
 def _validation_frames(cfg: TrainConfig) -> Tensor:
     # validation draws from the training split with another seed: the test set stays unseen
-    return torch.from_numpy(data.make_sequences(cfg.n_val, "train", seed=cfg.seed + 1000, size=cfg.size)["frames"])
+    return torch.from_numpy(data.make_sequences(cfg.n_val, "train", seed=cfg.seed + 1000, size=cfg.size,
+                                                **(cfg.data_options or {}))["frames"])
 
 
 def _init_from(model: nn.Module, cfg: TrainConfig, out: Path) -> str:
@@ -376,6 +378,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
     commit = git_commit()
     torch.manual_seed(cfg.seed)
     config.check_train_config(cfg)
+    if cfg.data_options:
+        if "size" in cfg.data_options:
+            raise ValueError("data_options may not set size: it is the training setting size")
+        try:
+            data.check_options(cfg.size, **cfg.data_options)
+        except TypeError:
+            allowed = [n for n in inspect.signature(data.check_options).parameters if n != "size"]
+            raise ValueError(f"unknown data_options {sorted(cfg.data_options)}: allowed are {', '.join(allowed)}") from None
     model = (model or zoo.build(cfg.model, image_size=cfg.size, options=cfg.options)).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg)
