@@ -151,7 +151,7 @@ def correlation_peak(motion: Tensor, radius: float = 1.0, points: int = 41, roun
     py, px = _signed_peak(surface.argmax(dim=1), h, w)
     py, px = _refine_peak(z, py, px, radius, points, rounds)
     # a flat surface (nothing moved, or no signal) has no peak: report no motion
-    flat = (surface.amax(dim=1) - surface.amin(dim=1)) <= 1e-6
+    flat = _is_flat(surface)
     py, px = torch.where(flat, torch.zeros_like(py), py), torch.where(flat, torch.zeros_like(px), px)
     return torch.stack([py, px], dim=-1).reshape(*lead, 2)
 
@@ -176,7 +176,7 @@ def correlation_peaks(motion: Tensor, k: int, separation: float = 2.0, radius: f
         raise ValueError(f"k={k} peaks asked of a {h} x {w} surface")
     z = motion.reshape(-1, h, w).to(torch.complex64)
     surface = torch.fft.ifft2(z).real.reshape(z.shape[0], -1)
-    flat = (surface.amax(dim=1) - surface.amin(dim=1)) <= 1e-6
+    flat = _is_flat(surface)
     fy, fx = torch.meshgrid(torch.arange(h, device=z.device), torch.arange(w, device=z.device), indexing="ij")
     fy, fx = fy.reshape(-1).to(torch.float32), fx.reshape(-1).to(torch.float32)
     left = surface.clone()
@@ -194,6 +194,11 @@ def correlation_peaks(motion: Tensor, k: int, separation: float = 2.0, radius: f
         zero = torch.zeros_like(py)
         places.append(torch.stack([torch.where(flat, zero, py), torch.where(flat, zero, px)], dim=-1))
     return torch.stack(places, 1).reshape(*lead, k, 2), torch.stack(heights, 1).reshape(*lead, k)
+
+
+def _is_flat(surface: Tensor) -> Tensor:
+    """Rows of an n x (H W) surface without a peak (nothing moved, or no signal)."""
+    return (surface.amax(dim=1) - surface.amin(dim=1)) <= 1e-6
 
 
 def _signed_peak(idx: Tensor, h: int, w: int) -> tuple[Tensor, Tensor]:
