@@ -13,7 +13,7 @@ from torch import nn
 from motionseg import checkpoint, zoo
 
 ALL = ["zero_param", "learnable", "zero_param_authors", "learnable_authors", "zero_param_plus", "learnable_plus",
-       "conv_pgp", "vln_resnet", "vln_ldc"]
+       "multi_object", "conv_pgp", "vln_resnet", "vln_ldc"]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_every_committed_checkpoint_loads_safely(name: str) -> None:
 
 
 @pytest.mark.parametrize("name, batch", [("zero_param", 2), ("learnable", 1), ("zero_param_plus", 2),
-                                         ("learnable_plus", 1), ("conv_pgp", 1)])
+                                         ("learnable_plus", 1), ("multi_object", 2), ("conv_pgp", 1)])
 def test_committed_models_predict(name: str, batch: int) -> None:
     model = zoo.load(name)
     x = torch.rand(batch, 10, 128, 128, generator=torch.Generator().manual_seed(0))
@@ -98,6 +98,9 @@ def test_training_config() -> None:
     # zero-parameter ones); ours starts from our zero-parameter model
     assert cfg.steps == 3 and cfg.size == 64 and cfg.init_from is None
     assert zoo.training_config("learnable_plus", "quick").init_from == "zero_param_plus"
+    # the multi-object model tunes the plus model's gains on the sequences it is for
+    mo = zoo.training_config("multi_object", "full")
+    assert mo.init_from == "zero_param_plus" and mo.data_options == {"n_digits": 2}
     with pytest.raises(ValueError, match="profile"):
         zoo.training_config("zero_param", "medium")
 

@@ -36,7 +36,7 @@ options of that model keep their meaning (``phase_templates``, ``layer_prior``, 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import torch
@@ -140,12 +140,7 @@ class MultiObject(ZeroParamPlus):
     def background(self, x: Tensor, cover: Tensor, bg: Tensor, seen: Tensor) -> tuple[Tensor, Tensor]:
         """BG from every seed frame where no layer covers it (as :meth:`smooth_background`, for K layers)."""
         union = 1 - (1 - cover).prod(1)  # B x S x H x W
-        weight = (1 - union) ** 4
-        total = weight.sum(1)
-        confidence = total.clamp(0.0, 1.0)
-        smooth = (weight * x).sum(1) / total.clamp_min(1e-6)
-        bg = confidence * smooth + (1 - confidence) * bg
-        seen = torch.maximum(seen, confidence)
+        bg, seen = self.background_where_uncovered(x, union, bg, seen)
         if self.options.fill_background:
             bg = self.fill_background(bg, seen)
         return bg, seen
@@ -233,8 +228,7 @@ class MultiObject(ZeroParamPlus):
         # a few sequences at a time: the per-layer, per-frame tensors of large batches cost more
         # in memory traffic than they save in overhead (8 ms per sequence more at 16 than at 4)
         parts = [self._predict(x[i:i + CHUNK], n_future) for i in range(0, b, CHUNK)]
-        layers = ObjectLayers(*(torch.cat([getattr(p[0], f) for p in parts]) for f in
-                                ("premult", "alpha", "velocity", "present", "order", "bg")))
+        layers = ObjectLayers(*(torch.cat([getattr(p[0], f.name) for p in parts]) for f in fields(ObjectLayers)))
         self.layers = layers
         states = States()
         if n_future == 0:

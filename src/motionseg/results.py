@@ -41,6 +41,7 @@ LABELS = {
     "vln_ldc": "VLN-LDC",
     "zero_param_plus": "zero_param_plus (ours)",
     "learnable_plus": "learnable_plus (ours)",
+    "multi_object": "multi_object (ours, K layers)",
     "copy_last": "copy last seed frame",
     "oracle": "oracle (true layers and velocity)",
 }

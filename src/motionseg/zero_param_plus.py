@@ -334,7 +334,17 @@ class ZeroParamPlus(CycleModel):
         s = x.shape[1]
         lags = torch.arange(s - 1, -1, -1, dtype=x.dtype, device=x.device)
         past = fourier.real_shift(alpha[:, None], -lags[None, :, None] * velocity[:, None, :])
-        weight = (1 - past.clamp(0.0, 1.0)) ** 4
+        return ZeroParamPlus.background_where_uncovered(x, past.clamp(0.0, 1.0), bg, seen)
+
+    @staticmethod
+    def background_where_uncovered(x: Tensor, cover: Tensor, bg: Tensor, seen: Tensor) -> tuple[Tensor, Tensor]:
+        """Each pixel's average over the seed frames (B x S x H x W) weighted by ``(1 - cover)**4``.
+
+        ``cover`` (B x S x H x W, in [0, 1]): how much foreground hid each pixel of each frame.
+        Where the frames showed a pixel less than once in all, the average is blended with ``bg``;
+        ``seen`` records how much of it they showed.
+        """
+        weight = (1 - cover) ** 4
         total = weight.sum(1)
         confidence = total.clamp(0.0, 1.0)
         smooth = (weight * x).sum(1) / total.clamp_min(1e-6)
