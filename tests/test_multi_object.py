@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -155,3 +157,99 @@ def test_a_sequence_is_predicted_alike_alone_and_in_a_batch(two_digits) -> None:
         alone = torch.cat([model(x[i:i + 1], 3) for i in range(6)])
     torch.testing.assert_close(together, alone, atol=2e-3, rtol=0)
     assert model.layers.order.shape == (1, 2) and order.shape == (6, 2)
+
+
+class _TrueLayers(torch.nn.Module):
+    """Predicts the true future frames and reports the true objects as its layers, in ``order``."""
+
+    def __init__(self, n: int, swap: bool = False) -> None:
+        super().__init__()
+        self.seq = data.make_sequences(n, split="test", seed=0, n_digits=2, size=128)
+        self.swap = swap
+        self.layers = None
+        self.seen = 0  # sequences predicted so far: the evaluation streams the test set in order
+
+    def forward(self, x: torch.Tensor, n_future: int) -> torch.Tensor:
+        from types import SimpleNamespace
+        rows = list(range(self.seen, self.seen + len(x)))
+        self.seen += len(x)
+        alpha = torch.from_numpy(self.seq["obj_alpha"][rows, :, 9])
+        velocity = torch.from_numpy(self.seq["obj_velocity"][rows])
+        order = torch.tensor([1, 0] if self.swap else [0, 1]).expand(len(x), 2)
+        self.layers = SimpleNamespace(alpha=alpha, velocity=velocity, order=order)
+        return torch.from_numpy(self.seq["frames"][rows, 10:10 + n_future])
+
+
+def test_per_object_evaluation_scores_the_truth_perfectly_and_a_flipped_order_as_wrong() -> None:
+    from motionseg.evaluate import evaluate_objects
+    # of the first 20 test sequences, one (18) has its digits overlap during the seed frames
+    truth = evaluate_objects(_TrueLayers(20), 2, n=20, batch_size=10)
+    assert truth["mse"] == 0 and truth["iou"] == pytest.approx(1.0) and truth["epe"] == 0
+    assert truth["precision"] == pytest.approx(1.0) and truth["recall"] == pytest.approx(1.0)
+    assert truth["overlapping_sequences"] >= 1 and truth["front"] == 1.0
+    flipped = evaluate_objects(_TrueLayers(20, swap=True), 2, n=20, batch_size=10)
+    assert flipped["front"] == 0.0 and flipped["iou"] == pytest.approx(1.0)
+
+
+def test_mask_precision_and_recall_tell_a_mask_too_large_from_one_too_small() -> None:
+    from motionseg.evaluate import evaluate_objects
+    grown = _TrueLayers(6)
+    small = _TrueLayers(6)
+    forward_grown, forward_small = grown.forward, small.forward
+
+    def dilate(x, n):
+        out = forward_grown(x, n)
+        grown.layers.alpha = torch.nn.functional.max_pool2d(grown.layers.alpha, 9, 1, 4)
+        return out
+
+    def halve(x, n):
+        out = forward_small(x, n)
+        small.layers.alpha = small.layers.alpha * (torch.arange(128) < 64).to(torch.float32)  # left half only
+        return out
+    grown.forward, small.forward = dilate, halve
+    big = evaluate_objects(grown, 2, n=6, batch_size=6)
+    assert big["recall"] == pytest.approx(1.0) and big["precision"] < 0.8
+    part = evaluate_objects(small, 2, n=6, batch_size=6)
+    assert part["precision"] == pytest.approx(1.0) and part["recall"] < 0.9
+
+
+def _bench(two_mse: float, iou: float, one_mse: float, seconds: float) -> dict:
+    def row(mse, iou_, s):
+        return {"mse": mse, "iou": iou_, "epe": 0.05, "front": 0.9, "overlapping_sequences": 10, "precision": 0.7,
+                "recall": 0.9,
+                "seconds_per_sequence": s}
+    sets = {"one_digit": {"zero_param_plus": row(0.0004, 0.85, 0.03), "multi_object K=2": row(one_mse, 0.84, seconds),
+                          "multi_object K=3": row(one_mse, 0.8, seconds)},
+            "two_digits": {"zero_param_plus": row(0.008, 0.5, 0.03), "multi_object K=2": row(two_mse, iou, seconds),
+                           "multi_object K=3": row(two_mse, iou, seconds)},
+            "three_digits": {"zero_param_plus": row(0.02, 0.3, 0.03), "multi_object K=2": row(0.01, 0.4, seconds),
+                             "multi_object K=3": row(0.006, 0.45, seconds)}}
+    return {"n": 10, "sets": sets, "conv_pgp_two_digits_mse": 0.0082}
+
+
+def test_the_targets_table_says_met_exactly_when_the_measured_value_meets_the_target() -> None:
+    from motionseg import object_results
+    met = object_results.targets(_bench(0.0040, 0.81, 0.0003, 0.05))["met"].tolist()
+    assert met == ["yes", "yes", "yes", "yes"]
+    missed = object_results.targets(_bench(0.0042, 0.79, 0.0005, 0.07))["met"].tolist()
+    assert missed == ["no", "no", "no", "no"]
+    table = object_results.benchmark_table(_bench(0.0040, 0.81, 0.0003, 0.05))
+    assert table.loc["two digits: multi_object K=2", "ms per sequence"] == pytest.approx(50)
+    assert object_results.phrases(_bench(0.0041, 0.81, 0.0003, 0.06))["mo_two_ratio"] == pytest.approx(0.5)
+
+
+def test_the_layers_figure_shows_each_layer_front_first_with_its_mask() -> None:
+    import matplotlib.pyplot as plt
+    from motionseg import figures
+    k, s = 2, 10
+    premult = torch.zeros(k, s, 16, 16)
+    premult[1] += 1.0  # layer 2 (index 1) is bright: shown in the first layer row when in front
+    alpha = torch.zeros(k, s, 16, 16)
+    fig = figures.plot_object_layers(np.zeros((20, 16, 16)), premult, alpha, torch.zeros(16, 16), order=[1, 0],
+                                     steps=[0, 9], velocity=torch.tensor([[0.5, 1.0], [-1.0, 0.0]]))
+    axes = np.array(fig.axes).reshape(1 + 2 * k, 3)
+    assert axes[1, 0].get_ylabel().startswith("layer 2, front") and "(-1.0, +0.0)" in axes[1, 0].get_ylabel()
+    assert axes[3, 0].get_ylabel().startswith("layer 1, back")
+    assert axes[1, 1].images[0].get_array().mean() == 1.0 and axes[3, 1].images[0].get_array().mean() == 0.0
+    assert axes[0, 2].get_title() == "BG" and not axes[1, 2].axison
+    plt.close(fig)

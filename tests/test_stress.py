@@ -317,6 +317,33 @@ def test_merge_replaces_only_the_rerun_models_rows() -> None:
         stress.merge(old, _merge_table({"zero_param": 0.002}, sequences=2))
 
 
+def test_a_set_the_table_lacks_is_added_only_with_every_row_of_the_table() -> None:
+    old = _merge_table({"zero_param": 0.003, "conv_pgp": 0.004})
+    old["sets"] = ["standard", "horizon"]
+    full = {"sequences": 3, "results": {"zero_param": {"mse": 0.005}, "conv_pgp": {"mse": 0.006},
+                                        "copy_last": {"mse": 0.01}}}
+    new = {"profile": "quick", "n": 3, "models": {"zero_param": {}, "conv_pgp": {}}, "shifts": {"three_digits": full},
+           "provenance": {"command": "second"}}
+    merged = stress.merge(old, new)
+    assert merged["sets"] == ["standard", "horizon", "three_digits"]
+    assert merged["shifts"]["three_digits"]["results"]["copy_last"]["mse"] == 0.01  # the new set's own reference
+    assert merged["shifts"]["standard"] == old["shifts"]["standard"]
+    partial = json.loads(json.dumps(new))
+    del partial["shifts"]["three_digits"]["results"]["conv_pgp"]
+    with pytest.raises(ValueError, match=r"three_digits.*\['conv_pgp'\]"):
+        stress.merge(old, partial)
+
+
+def test_a_run_given_the_tables_option_chooses_nothing_and_runs_only_its_sets(tmp_path: Path, monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("the option was chosen again")
+    monkeypatch.setattr(stress, "choose_option", refuse)
+    option = {"chosen": {}, "cost": {"kept": True}}
+    out = stress.run("quick", root=tmp_path, models=["zero_param_authors"], shifts=["grey"], n=2, progress=False,
+                     option=option)
+    assert list(out["shifts"]) == ["grey"] and out["option"]["cost"] == {"kept": True}
+
+
 def test_the_authors_weights_need_no_checkpoint_under_results(tmp_path: Path) -> None:
     out = stress.run("quick", root=tmp_path, models=["zero_param_authors"], shifts=["grey"], n=2, progress=False)
     assert set(out["shifts"]["grey"]["results"]) == {"zero_param_authors", "copy_last", "oracle"}

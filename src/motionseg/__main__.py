@@ -195,11 +195,14 @@ def _stress(args: argparse.Namespace) -> None:
     target = stress.output_path(Path(args.out), prof)
     _refuse_replacing_committed([target], args.force, "--out")
     _check_writable(target)
-    table = stress.run(prof, Path(args.results), models=args.models, shifts=args.shifts, n=args.n)
-    if args.merge:  # put these models' rows into the existing table
-        if not target.is_file():
-            raise FileNotFoundError(f"--merge needs an existing table at {target}")
-        table = stress.merge(json.loads(target.read_text()), table)
+    if args.merge and not target.is_file():
+        raise FileNotFoundError(f"--merge needs an existing table at {target}")
+    old = json.loads(target.read_text()) if args.merge else None
+    # a merged run applies the existing table's chosen option instead of choosing it again
+    table = stress.run(prof, Path(args.results), models=args.models, shifts=args.shifts, n=args.n,
+                       option=old["option"] if old else None)
+    if old is not None:  # put these models' rows (or a new set) into the existing table
+        table = stress.merge(old, table)
     write_json(table, target)
     for name, choice in table["option"]["chosen"].items():
         print(f"{name}: {table['option']['parameter']} = {choice['ratio']:g} (chosen on validation data)")
@@ -284,7 +287,8 @@ def parser() -> argparse.ArgumentParser:
                    help="writes <out>/stress/stress_<profile>.json (default: runs/)")
     p.add_argument("--force", action="store_true", help="replace the stress table under results/")
     p.add_argument("--merge", action="store_true",
-                   help="put the rows of --models into the existing table (same profile, n and sets)")
+                   help="put the rows of --models into the existing table (same profile and n), or a set it "
+                        "lacks (--shifts SET, all models); the table's chosen option is applied, not chosen again")
     p.set_defaults(func=_stress)
     p = sub.add_parser("report", help="write the README's results section from results/")
     p.add_argument("--readme", action="store_true", required=True, help="update README.md (the only report so far)")

@@ -183,6 +183,14 @@ class MultiObject(ZeroParamPlus):
             out = premult[rows, k] + (1 - a) * out
         return out
 
+    @staticmethod
+    def past_layers(premult: Tensor, alpha: Tensor, velocity: Tensor, s: int) -> tuple[Tensor, Tensor]:
+        """The last seed frame's layers (B x K x H x W) moved back along their velocities to each of
+        the ``s`` seed frames: premultiplied FG and A, B x K x S x H x W."""
+        lags = torch.arange(s - 1, -1, -1, dtype=alpha.dtype, device=alpha.device)
+        back = -lags[None, None, :, None] * velocity[:, :, None, :]
+        return fourier.real_shift(premult[:, :, None], back), fourier.real_shift(alpha[:, :, None], back).clamp(0.0, 1.0)
+
     def choose_order(self, x: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor, bg: Tensor) -> Tensor:
         """Per sequence, the front-to-back order of the layers that best composes the seed frames."""
         b, s = x.shape[:2]
@@ -190,10 +198,7 @@ class MultiObject(ZeroParamPlus):
         orders = torch.tensor(list(itertools.permutations(range(k))), device=x.device)  # P x K
         if len(orders) == 1:
             return orders.expand(b, k).clone()
-        lags = torch.arange(s - 1, -1, -1, dtype=x.dtype, device=x.device)
-        back = -lags[None, None, :, None] * velocity[:, :, None, :]
-        past_premult = fourier.real_shift(premult[:, :, None], back)  # B x K x S x H x W
-        past_alpha = fourier.real_shift(alpha[:, :, None], back).clamp(0.0, 1.0)
+        past_premult, past_alpha = self.past_layers(premult, alpha, velocity, s)
         errors = torch.stack([
             ((self.compose_layers(past_premult, past_alpha, bg[:, None], order.expand(b, k)) - x) ** 2
              ).mean(dim=(1, 2, 3)) for order in orders], 1)  # B x P

@@ -47,7 +47,7 @@ LABELS = {
 }
 PAPER_ROWS = ("zero_param_authors", "zero_param", "learnable_authors", "learnable", "conv_pgp", "vln_resnet",
               "vln_ldc")
-OUR_ROWS = ("zero_param_plus", "learnable_plus")
+OUR_ROWS = ("zero_param_plus", "learnable_plus", "multi_object")
 REFERENCE_ROWS = ("copy_last", "oracle")
 
 

@@ -103,6 +103,7 @@ SHIFTS: dict[str, Shift] = {s.name: s for s in (
     Shift("bounce_seed", "reflection in the seed (after frame 5)", {}, bounce_at=5),
     Shift("bounce_future", "reflection in the prediction (after frame 12)", {}, bounce_at=12),
     Shift("two_digits", "two digits", {"n_digits": 2}),
+    Shift("three_digits", "three digits", {"n_digits": 3}),
     Shift("shapes", "shapes instead of digits", {"foreground": "shapes"}),
     Shift("large", "digits twice as large", {"scale": 2.0}),
     Shift("noise", "uniform-noise backgrounds", {"background": "noise"}),
@@ -420,14 +421,17 @@ def option_cost(models: dict[str, nn.Module], rows: dict[str, nn.Module], prof: 
 
 def run(profile: str | None = None, root: Path | None = None, models: list[str] | None = None,
         shifts: list[str] | None = None, n: int | None = None, progress: bool = True,
-        command: str | None = None) -> dict[str, Any]:
+        command: str | None = None, option: dict[str, Any] | None = None) -> dict[str, Any]:
     """The stress table: choose the option on validation data, then evaluate every model on every shift.
 
     ``root``: where the checkpoints are (default: the committed ``results/``). Of the default
     models (``models`` not given) those without a checkpoint are skipped with a printed note; a
     model asked for by name must have one (``FileNotFoundError`` before any work, as
     ``evaluate`` does). ``shifts`` default to all (``horizon`` is always evaluated, since the
-    standard set is read from it). Returns the results file's content.
+    standard set is read from it). ``option``: the option section of an existing table (for a
+    run to be merged into it): its chosen settings are applied, nothing is chosen or costed
+    again, and ``horizon`` (with the standard set) is evaluated only if asked for. Returns the
+    results file's content.
     """
     from .train import command_line, provenance
 
@@ -443,20 +447,23 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
     chosen_shifts = list(shifts) if shifts is not None else list(SHIFTS)
     for name in chosen_shifts:
         shift(name)
-    if "horizon" not in chosen_shifts:
+    if "horizon" not in chosen_shifts and option is None:
         chosen_shifts.insert(0, "horizon")
     n = n or prof.n
     device = config.device()
     command = command or command_line()
     start = time.perf_counter()
     loaded, skipped = load_models(names, root, device)
-    option = choose_option(loaded, prof, device, progress)
+    given = option is not None
+    option = option if given else choose_option(loaded, prof, device, progress)
     rows = dict(loaded)
     for name, choice in option["chosen"].items():
-        rows[name + FIXED] = with_options(loaded[name], **{OPTION: True, OPTION_PARAMETER: choice["ratio"]}).to(device)
-    if progress:
-        print(f"== cost of {OPTION} on {prof.n_cost} standard test sequences", flush=True)
-    option["cost"] = option_cost(loaded, rows, prof, device, progress)
+        if name in loaded:
+            rows[name + FIXED] = with_options(loaded[name], **{OPTION: True, OPTION_PARAMETER: choice["ratio"]}).to(device)
+    if not given:
+        if progress:
+            print(f"== cost of {OPTION} on {prof.n_cost} standard test sequences", flush=True)
+        option["cost"] = option_cost(loaded, rows, prof, device, progress)
     out: dict[str, Any] = {"profile": prof.name, "n": n, "n_seed": N_SEED, "option": option, "skipped": skipped,
                            "models": {name: {"checkpoint": _weights_file(name, root),
                                              "sha256": _weights_sha256(name, root),
@@ -476,7 +483,8 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
                         "options": {}, "n_future": evaluate.N_FUTURE, "sequences": seen,
                         "derived_from": "the first 10 predicted frames of horizon",
                         "results": {row: summary(r, evaluate.N_FUTURE) for row, r in res.items()}}
-    out["shifts"] = {STANDARD: standard, **out["shifts"]}
+    if "horizon" in chosen_shifts:
+        out["shifts"] = {STANDARD: standard, **out["shifts"]}
     out["sets"] = list(out["shifts"])  # their order (the file's keys are sorted)
     out["provenance"] = provenance(device, time.perf_counter() - start, command=command)
     return out
@@ -490,19 +498,30 @@ def output_path(out: Path, profile: str) -> Path:
 def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """``old`` with the rows of ``new``'s models put in (replacing theirs), for a partial rerun.
 
-    Both must come from the same profile, number of sequences and sets; the reference rows and the
-    option section stay ``old``'s (the same sequences give the same reference rows). The merged
-    file keeps ``old``'s provenance and lists each merge under ``updates``.
+    Both must come from the same profile and number of sequences; the reference rows and the
+    option section stay ``old``'s (the same sequences give the same reference rows). A set that
+    ``old`` lacks is added whole, if ``new`` has every row of ``old`` on it (every model, the
+    option's rows and the references: ``stress --shifts <set> --merge`` with all models). The
+    merged file keeps ``old``'s provenance and lists each merge under ``updates``.
     """
     for key in ("profile", "n"):
         if old.get(key) != new.get(key):
             raise ValueError(f"cannot merge stress tables with different {key}: {old.get(key)!r} and {new.get(key)!r}")
-    missing = set(new["shifts"]) - set(old["shifts"])
-    if missing:
-        raise ValueError(f"cannot merge: sets {sorted(missing)} are not in the existing stress table")
+    old_rows = {row for sh in old["shifts"].values() for row in sh["results"]}
+    added = [name for name in new["shifts"] if name not in old["shifts"]]
+    for name in added:
+        lacking = old_rows - set(new["shifts"][name]["results"])
+        if lacking:
+            raise ValueError(f"cannot merge: set {name} is not in the existing stress table, and the new run lacks "
+                             f"its rows {sorted(lacking)}; run every model on it (--shifts {name} without --models)")
     rows = [m for m in new["models"]]
     out = json.loads(json.dumps(old))
+    for name in added:
+        out["shifts"][name] = json.loads(json.dumps(new["shifts"][name]))
+        out["sets"] = [*out.get("sets", list(old["shifts"])), name]
     for name, sh in new["shifts"].items():
+        if name in added:
+            continue
         # a fresh run holds (index, start) tuples, a table read from JSON lists: compare as JSON
         seqs = json.loads(json.dumps(sh["sequences"]))
         kept = old["shifts"][name]["sequences"]

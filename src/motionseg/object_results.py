@@ -1,0 +1,61 @@
+"""The multi-object model's per-object benchmark (``benchmarks/multi_object.py``) as tables and phrases."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+SET_LABELS = {"one_digit": "one digit", "two_digits": "two digits", "three_digits": "three digits"}
+MODEL = "multi_object K=2"  # the committed model as trained (K = 2)
+PLUS = "zero_param_plus"
+# the targets of issue 25
+IOU_TARGET = 0.8
+MSE_SHARE_OF_CONV_PGP = 0.5
+
+
+def benchmark_table(bench: dict[str, Any]) -> pd.DataFrame:
+    """One row per set and model: MSE; mask IoU, precision and recall; velocity error; in front
+    (share); ms per sequence."""
+    rows = {}
+    for name, models in bench["sets"].items():
+        for label, r in models.items():
+            rows[f"{SET_LABELS.get(name, name)}: {label}"] = {
+                "MSE": r["mse"], "IoU": r["iou"], "precision": r.get("precision", float("nan")),
+                "recall": r.get("recall", float("nan")), "velocity error": r["epe"],
+                "in front": r.get("front", float("nan")), "ms per sequence": 1000 * r["seconds_per_sequence"]}
+    return pd.DataFrame(rows).T
+
+
+def _cost_ratio(bench: dict[str, Any]) -> float:
+    sets = bench["sets"]
+    mine = sum(sets[s][MODEL]["seconds_per_sequence"] for s in sets)
+    base = sum(sets[s][PLUS]["seconds_per_sequence"] for s in sets)
+    return mine / base
+
+
+def targets(bench: dict[str, Any]) -> pd.DataFrame:
+    """The four targets: what each asks, the measured value, and whether it is met."""
+    two, one = bench["sets"]["two_digits"], bench["sets"]["one_digit"]
+    limit = MSE_SHARE_OF_CONV_PGP * bench["conv_pgp_two_digits_mse"]
+    ratio = _cost_ratio(bench)
+    rows = [
+        ("two digits: MSE", f"<= {limit:.5f} (half of Conv-PGP's)", f"{two[MODEL]['mse']:.5f}", two[MODEL]["mse"] <= limit),
+        ("two digits: per-object mask IoU", f"> {IOU_TARGET}", f"{two[MODEL]['iou']:.3f}", two[MODEL]["iou"] > IOU_TARGET),
+        ("one digit: MSE", f"<= {one[PLUS]['mse']:.5f} (zero_param_plus)", f"{one[MODEL]['mse']:.5f}",
+         one[MODEL]["mse"] <= one[PLUS]["mse"]),
+        ("cost per sequence", "<= 2 x zero_param_plus (K = 2)", f"{ratio:.1f} x", ratio <= 2),
+    ]
+    frame = pd.DataFrame(rows, columns=["target", "asked", "measured", "met"]).set_index("target")
+    frame["met"] = frame["met"].map({True: "yes", False: "no"})
+    frame.index.name = None
+    return frame
+
+
+def phrases(bench: dict[str, Any]) -> dict[str, float]:
+    """Numbers the chapter's prose quotes (glue keys ``mo_...``)."""
+    two, three = bench["sets"]["two_digits"], bench["sets"]["three_digits"]
+    return {"mo_two_ratio": two[MODEL]["mse"] / bench["conv_pgp_two_digits_mse"], "mo_two_iou": two[MODEL]["iou"],
+            "mo_two_epe": two[MODEL]["epe"], "mo_two_precision": two[MODEL]["precision"],
+            "mo_two_recall": two[MODEL]["recall"], "mo_three_iou": three["multi_object K=3"]["iou"],
+            "mo_two_front": two[MODEL]["front"], "mo_two_overlapping": two[MODEL]["overlapping_sequences"],
+            "mo_cost_ratio": _cost_ratio(bench)}
