@@ -234,6 +234,33 @@ def test_stress_refuses_a_model_asked_for_without_a_checkpoint(in_tmp: Path, cap
     assert not (in_tmp / "runs").exists()
 
 
+def test_stress_merge_runs_the_tables_sets_and_refuses_a_new_set_for_some_models(in_tmp: Path, capsys,
+                                                                                monkeypatch) -> None:
+    from motionseg import stress
+    seen = {}
+
+    def fake_run(profile, root, models=None, shifts=None, n=None, option=None):
+        seen.update(models=models, shifts=shifts, option=option)
+        return {"profile": "quick", "n": 1, "models": {m: {} for m in models}, "skipped": {}, "option": option,
+                "provenance": {}, "shifts": {s: {"sequences": [[0, 0]], "results": {m: {"mse": 0.1} for m in models}}
+                                             for s in shifts}}
+    monkeypatch.setattr(stress, "run", fake_run)
+    table = {"profile": "quick", "n": 1, "models": {}, "skipped": {}, "option": {"chosen": {}},
+             "provenance": {}, "sets": ["standard", "horizon", "grey"],
+             "shifts": {s: {"sequences": [[0, 0]], "results": {}} for s in ("standard", "horizon", "grey")}}
+    target = in_tmp / "runs" / "stress" / "stress_quick.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(table))
+    assert main(["stress", "--models", "zero_param_authors", "--merge", "--n", "1"]) == 0
+    assert seen["shifts"] == ["horizon", "grey"] and seen["option"] == {"chosen": {}}  # the table's sets and option
+    merged = json.loads(target.read_text())
+    assert merged["shifts"]["grey"]["results"]["zero_param_authors"] == {"mse": 0.1}
+    seen.clear()
+    capsys.readouterr()
+    assert main(["stress", "--models", "zero_param_authors", "--shifts", "three_digits", "--merge", "--n", "1"]) == 1
+    assert "three_digits are not in the table" in one_line_error(capsys) and not seen  # refused before any work
+
+
 def test_reproduce_refuses_to_replace_committed_metrics_before_any_work(in_tmp: Path, results_copy: Path, capsys,
                                                                        monkeypatch) -> None:
     import motionseg.__main__ as cli

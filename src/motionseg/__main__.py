@@ -198,8 +198,17 @@ def _stress(args: argparse.Namespace) -> None:
     if args.merge and not target.is_file():
         raise FileNotFoundError(f"--merge needs an existing table at {target}")
     old = json.loads(target.read_text()) if args.merge else None
+    shifts = args.shifts
+    if old is not None:
+        # a merge evaluates the table's own sets unless told otherwise; a set the table lacks needs
+        # every model's rows, which a run of some models cannot give: refused before any work
+        shifts = shifts or [s for s in old.get("sets", list(old["shifts"])) if s in stress.SHIFTS]
+        lacking = [s for s in shifts if s not in old["shifts"]]
+        if lacking and args.models is not None:
+            raise ValueError(f"sets {', '.join(lacking)} are not in the table at {target}: a new set is added for "
+                             f"every model at once (--shifts {' '.join(lacking)} --merge, without --models)")
     # a merged run applies the existing table's chosen option instead of choosing it again
-    table = stress.run(prof, Path(args.results), models=args.models, shifts=args.shifts, n=args.n,
+    table = stress.run(prof, Path(args.results), models=args.models, shifts=shifts, n=args.n,
                        option=old["option"] if old else None)
     if old is not None:  # put these models' rows (or a new set) into the existing table
         table = stress.merge(old, table)
