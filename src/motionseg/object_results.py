@@ -8,6 +8,7 @@ import pandas as pd
 SET_LABELS = {"one_digit": "one digit", "two_digits": "two digits", "three_digits": "three digits"}
 MODEL = "multi_object K=2"  # the committed model as trained (K = 2)
 PLUS = "zero_param_plus"
+PLUS_GAINS = "multi_object K=2, plus gains"  # the same model before training on two digits
 # the targets of issue 25
 IOU_TARGET = 0.8
 MSE_SHARE_OF_CONV_PGP = 0.5
@@ -51,10 +52,12 @@ def targets(bench: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
-def phrases(bench: dict[str, Any]) -> dict[str, float]:
+def phrases(bench: dict[str, Any]) -> dict[str, Any]:
     """Numbers the chapter's prose quotes (glue keys ``mo_...``)."""
-    two, three = bench["sets"]["two_digits"], bench["sets"]["three_digits"]
-    return {"mo_two_ratio": two[MODEL]["mse"] / bench["conv_pgp_two_digits_mse"], "mo_two_iou": two[MODEL]["iou"],
+    one, two, three = bench["sets"]["one_digit"], bench["sets"]["two_digits"], bench["sets"]["three_digits"]
+    before = {f"mo_{name}_before_{key}": sets[PLUS_GAINS][key] for name, sets in (("one", one), ("two", two))
+              for key in ("mse", "iou") if PLUS_GAINS in sets}
+    return {**before, "mo_one_mse": one[MODEL]["mse"],"mo_two_ratio": two[MODEL]["mse"] / bench["conv_pgp_two_digits_mse"], "mo_two_iou": two[MODEL]["iou"],
             "mo_two_epe": two[MODEL]["epe"], "mo_two_precision": two[MODEL]["precision"],
             "mo_two_recall": two[MODEL]["recall"], "mo_three_iou": three["multi_object K=3"]["iou"],
             "mo_two_front": two[MODEL]["front"], "mo_two_overlapping": two[MODEL]["overlapping_sequences"],
