@@ -18,8 +18,12 @@ def benchmark_table(bench: dict[str, Any]) -> pd.DataFrame:
     """One row per set and model: MSE; mask IoU, precision and recall; velocity error; in front
     (share); ms per sequence."""
     rows = {}
-    for name, models in bench["sets"].items():
-        for label, r in models.items():
+    # the file's keys are sorted: sets by their number of digits, then the one-layer model first
+    order = [PLUS, MODEL, PLUS_GAINS, "multi_object K=3"]
+    for name in sorted(bench["sets"], key=lambda n: list(SET_LABELS).index(n) if n in SET_LABELS else len(SET_LABELS)):
+        models = bench["sets"][name]
+        for label in sorted(models, key=lambda m: order.index(m) if m in order else len(order)):
+            r = models[label]
             rows[f"{SET_LABELS.get(name, name)}: {label}"] = {
                 "MSE": r["mse"], "IoU": r["iou"], "precision": r.get("precision", float("nan")),
                 "recall": r.get("recall", float("nan")), "velocity error": r["epe"],

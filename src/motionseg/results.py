@@ -404,8 +404,12 @@ def drop_stale_stress_rows(table: dict[str, Any], root: Path) -> dict[str, Any]:
 
 
 def stress_sets(table: dict[str, Any]) -> list[str]:
-    """The sets of a stress table in the order of the run (standard first)."""
-    return list(table.get("sets") or table["shifts"])
+    """The sets of a stress table: standard first, then in the order of :data:`stress.SHIFTS` (a set
+    merged in later, e.g. three_digits, stands beside its kin), then any others in the run's order."""
+    from .stress import SHIFTS, STANDARD
+    held = list(table.get("sets") or table["shifts"])
+    known = [s for s in (STANDARD, *SHIFTS) if s in held]
+    return known + [s for s in held if s not in known]
 
 
 def _stress_rows(table: dict[str, Any], shift: str) -> list[str]:
