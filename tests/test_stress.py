@@ -255,10 +255,14 @@ def test_the_chapter_reads_the_full_table_once_it_exists(tmp_path: Path) -> None
     assert results.stress("quick", root=tmp_path)["profile"] == "quick"
 
 
-def test_sets_keep_the_order_of_the_run() -> None:
+def test_sets_are_shown_standard_first_then_in_the_order_of_the_shifts() -> None:
     table = _table()
-    table["sets"] = ["train_photos", "standard"]  # the file's keys are sorted; this list is not
-    assert list(results.stress_overview(table).columns) == ["train_photos", "standard"]
+    # the file's keys are sorted, and a merged set is appended to the run's list: neither decides
+    table["sets"] = ["train_photos", "standard"]
+    assert list(results.stress_overview(table).columns) == ["standard", "train_photos"]
+    table["shifts"]["later"] = table["shifts"]["train_photos"]
+    table["sets"] = ["later", "train_photos", "standard"]
+    assert results.stress_sets(table) == ["standard", "train_photos", "later"]  # a set unknown here: last
 
 
 # -- the figures ---------------------------------------------------------------------------------
