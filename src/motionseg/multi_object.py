@@ -189,7 +189,7 @@ class MultiObject(ZeroParamPlus):
         the ``s`` seed frames: premultiplied FG and A, B x K x S x H x W."""
         lags = torch.arange(s - 1, -1, -1, dtype=alpha.dtype, device=alpha.device)
         back = -lags[None, None, :, None] * velocity[:, :, None, :]
-        return fourier.real_shift(premult[:, :, None], back), fourier.real_shift(alpha[:, :, None], back).clamp(0.0, 1.0)
+        return fourier.real_shift(premult[:, :, None], back), MultiObject.coverage(alpha, velocity, s)
 
     def choose_order(self, x: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor, bg: Tensor) -> Tensor:
         """Per sequence, the front-to-back order of the layers that best composes the seed frames."""
