@@ -59,16 +59,21 @@ def real_shift(x: Tensor, shift: Tensor) -> Tensor:
     The same result as ``fourier_shift`` at about half the cost, and it broadcasts: one
     image (B x 1 x H x W) and B x S x 2 shifts give B x S moved copies from one FFT.
     """
-    h, w = x.shape[-2:]
+    return shift_spectrum(torch.fft.rfft2(x), shift, x.shape[-2:])
+
+
+def shift_spectrum(spectrum: Tensor, shift: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+    """:func:`real_shift` of images given by their ``rfft2`` ``spectrum`` (... x H x W//2+1) and
+    ``size`` (H, W): callers that move the same images several ways transform them once."""
+    h, w = size
     fy = torch.fft.fftfreq(h, device=shift.device, dtype=shift.dtype).view(h, 1)
     fx = torch.fft.fftfreq(w, device=shift.device, dtype=shift.dtype)[: w // 2 + 1].view(1, w // 2 + 1)
     sy, sx = shift[..., 0, None, None], shift[..., 1, None, None]
     ramp = _axis_factor(fy, sy) * _axis_factor(fx, sx)
     if h % 2 == 0 and w % 2 == 0:  # the corner term pairs with itself as a whole: cos(pi (sy + sx))
-        corner = torch.zeros(h, w // 2 + 1, dtype=shift.dtype, device=shift.device)
-        corner[h // 2, w // 2] = 1.0
-        ramp = ramp * (1 - corner) + torch.cos(math.pi * (sy + sx)) * corner
-    return torch.fft.irfft2(torch.fft.rfft2(x) * ramp, s=(h, w))
+        # written in place: a masked blend of two full spectra cost a quarter of the shift
+        ramp[..., h // 2, w // 2] = torch.cos(math.pi * (sy + sx))[..., 0, 0].to(ramp.dtype)
+    return torch.fft.irfft2(spectrum * ramp, s=(h, w))
 
 
 def cross_power(earlier: Tensor, later: Tensor) -> Tensor:

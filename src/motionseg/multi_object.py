@@ -154,6 +154,7 @@ class MultiObject(ZeroParamPlus):
         premult = alpha * x[:, -1:, :, :]
         bg, seen = x[:, -1], torch.zeros_like(x[:, -1])
         templates: list[list[tuple[Tensor, Tensor, int]]] = []
+        x_spectrum = torch.fft.rfft2(x)  # every layer moves the same seed frames
         for p in range(o.smoothing_passes):
             cover = self.coverage(alpha, velocity, s)
             bg, seen = self.background(x, cover, bg, seen)
@@ -162,7 +163,7 @@ class MultiObject(ZeroParamPlus):
             for k in range(o.objects):
                 others = 1 - torch.cat([1 - cover[:, :k], 1 - cover[:, k + 1:]], 1).prod(1)
                 templates.append(self.smooth_layers(x, premult[:, k], alpha[:, k], bg, velocity[:, k],
-                                                    None if last else 1, hidden=others))
+                                                    None if last else 1, hidden=others, x_spectrum=x_spectrum))
             keep = present[:, :, None, None].to(x.dtype)
             premult = torch.stack([t[0][0] for t in templates], 1) * keep
             alpha = torch.stack([t[0][1] for t in templates], 1) * keep

@@ -351,8 +351,8 @@ class ZeroParamPlus(CycleModel):
         return confidence * smooth + (1 - confidence) * bg, torch.maximum(seen, confidence)
 
     def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor,
-                      n_templates: int | None = None, hidden: Tensor | None = None
-                      ) -> list[tuple[Tensor, Tensor, int]]:
+                      n_templates: int | None = None, hidden: Tensor | None = None,
+                      x_spectrum: Tensor | None = None) -> list[tuple[Tensor, Tensor, int]]:
         """Re-estimate premultiplied FG and A from all seed frames: ``(premult, alpha, lag)`` templates.
 
         Template ``lag`` describes the layers as they were ``lag`` frames before the last seed
@@ -368,28 +368,34 @@ class ZeroParamPlus(CycleModel):
         (default: the option ``phase_templates``) limits how many are made. ``hidden`` (B x S x H x W,
         in each seed frame's own coordinates) is how much of each pixel other layers cover there
         (the multi-object model): those pixels say nothing about this layer and weigh less.
+        ``x_spectrum`` is ``rfft2(x)`` where the caller has it already.
         """
         o = self.options
-        s = x.shape[1]
+        s, size = x.shape[1], x.shape[-2:]
+        # each image is transformed once, however many ways it is moved
+        x_spectrum = torch.fft.rfft2(x) if x_spectrum is None else x_spectrum
+        bg_spectrum = torch.fft.rfft2(bg[:, None])
+        hidden_spectrum = None if hidden is None else torch.fft.rfft2(hidden)
         templates = []
         for lag in range(o.phase_templates if n_templates is None else n_templates):
             target = s - 1 - lag
             shift = (target - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, None, :]
             off = (shift - shift.round()).abs()  # distance of each shift from whole pixels, per axis
             w = (1 - 2 * off).clamp_min(0.0).prod(-1) ** 4  # B x S
-            xa = fourier.real_shift(x, shift)  # the seed frames, aligned
-            ba = fourier.real_shift(bg[:, None], shift)  # the background as each aligned frame shows it
+            xa = fourier.shift_spectrum(x_spectrum, shift, size)  # the seed frames, aligned
+            ba = fourier.shift_spectrum(bg_spectrum, shift, size)  # the background as each aligned frame shows it
             back = -lag * velocity
             prior_alpha = fourier.fourier_shift(alpha, back).clamp(0.0, 1.0)
             prior_premult = fourier.fourier_shift(premult, back)
             lam = o.layer_prior
             # weighted sums over the frames of the residual y = xa - ba, its product with ba, ...
-            if hidden is None:
+            if hidden_spectrum is None:
                 sb, sbb = torch.einsum("bs,bshw->bhw", w, ba), torch.einsum("bs,bshw->bhw", w, ba * ba)
                 sx, sbx = torch.einsum("bs,bshw->bhw", w, xa), torch.einsum("bs,bshw->bhw", w, ba * xa)
                 sw = w.sum(1)[:, None, None] + lam
             else:
-                wp = w[:, :, None, None] * (1 - fourier.real_shift(hidden, shift).clamp(0.0, 1.0)) ** 4
+                hidden_here = fourier.shift_spectrum(hidden_spectrum, shift, size).clamp(0.0, 1.0)
+                wp = w[:, :, None, None] * (1 - hidden_here) ** 4
                 sb, sbb, sx, sbx = (wp * ba).sum(1), (wp * ba * ba).sum(1), (wp * xa).sum(1), (wp * ba * xa).sum(1)
                 sw = wp.sum(1) + lam
             ry = sx - sb + lam * prior_premult
