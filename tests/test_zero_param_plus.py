@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from motionseg import metrics, zoo
 from motionseg.cycle import CycleModel
-from motionseg.zero_param_plus import PlusOptions, ZeroParamPlus, kalman_gain
+from motionseg.zero_param_plus import PlusOptions, ZeroParamPlus, fourth_power, kalman_gain
 from scenes import copy_last_mse, digits, moving_square, mse
 
 SIZE = 64
@@ -163,3 +163,13 @@ def test_phase_templates_predict_half_pixel_motion_by_whole_pixel_shifts() -> No
         errors[n] = float((pred - seq["frames"][:, s:]).abs().amax())
     assert errors[2] < 0.01  # measured 0.0035 (the worst pixel, where the background hardly varied)
     assert errors[1] > 0.1  # measured 0.27, at the square's edges
+
+
+def test_fourth_power_is_pow_four_and_background_weights_average_the_shown_frames() -> None:
+    t = torch.linspace(0, 1, 101)
+    assert torch.allclose(fourth_power(t), t ** 4, rtol=1e-6, atol=0)
+    # a pixel shown by frame 0 only (frame 1 fully covered) takes frame 0's value; one never shown keeps bg
+    x = torch.tensor([0.2, 0.8]).view(1, 2, 1, 1).expand(1, 2, 1, 2).clone()
+    cover = torch.tensor([[0.0, 1.0], [1.0, 1.0]]).T.reshape(1, 2, 1, 2)  # pixel 0: frame 0 shows it
+    bg, seen = ZeroParamPlus.background_where_uncovered(x, cover, torch.full((1, 1, 2), 0.5), torch.zeros(1, 1, 2))
+    assert torch.allclose(bg, torch.tensor([[[0.2, 0.5]]])) and torch.equal(seen, torch.tensor([[[1.0, 0.0]]]))

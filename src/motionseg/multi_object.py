@@ -46,7 +46,7 @@ from . import fourier
 from .cycle import Options
 from .states import Layers, States
 from .validation import check_seed_frames
-from .zero_param_plus import PlusOptions, ZeroParamPlus
+from .zero_param_plus import PlusOptions, ZeroParamPlus, fourth_power
 
 MAX_OBJECTS = 4
 CHUNK = 4  # sequences estimated at a time
@@ -139,8 +139,8 @@ class MultiObject(ZeroParamPlus):
 
     def background(self, x: Tensor, cover: Tensor, bg: Tensor, seen: Tensor) -> tuple[Tensor, Tensor]:
         """BG from every seed frame where no layer covers it (as :meth:`smooth_background`, for K layers)."""
-        union = 1 - (1 - cover).prod(1)  # B x S x H x W
-        bg, seen = self.background_where_uncovered(x, union, bg, seen)
+        shown = (1 - cover).prod(1)  # B x S x H x W: how much of each pixel no layer covers
+        bg, seen = self.background_from_weights(x, fourth_power(shown), bg, seen)
         if self.options.fill_background:
             bg = self.fill_background(bg, seen)
         return bg, seen
