@@ -61,7 +61,7 @@ def phrases(bench: dict[str, Any]) -> dict[str, Any]:
     one, two, three = bench["sets"]["one_digit"], bench["sets"]["two_digits"], bench["sets"]["three_digits"]
     before = {f"mo_{name}_before_{key}": sets[PLUS_GAINS][key] for name, sets in (("one", one), ("two", two))
               for key in ("mse", "iou") if PLUS_GAINS in sets}
-    return {**before, "mo_one_mse": one[MODEL]["mse"],"mo_two_ratio": two[MODEL]["mse"] / bench["conv_pgp_two_digits_mse"], "mo_two_iou": two[MODEL]["iou"],
+    return {**before, "mo_one_mse": one[MODEL]["mse"], "mo_two_ratio": two[MODEL]["mse"] / bench["conv_pgp_two_digits_mse"], "mo_two_iou": two[MODEL]["iou"],
             "mo_two_epe": two[MODEL]["epe"], "mo_two_precision": two[MODEL]["precision"],
             "mo_two_recall": two[MODEL]["recall"], "mo_three_iou": three["multi_object K=3"]["iou"],
             "mo_two_front": two[MODEL]["front"], "mo_two_overlapping": two[MODEL]["overlapping_sequences"],
