@@ -52,7 +52,9 @@ def test_evaluate_writes_metrics_to_runs_by_default(in_tmp: Path) -> None:
     assert main(["evaluate", "zero_param", "--n", "3"]) == 0
     res = json.loads((in_tmp / "runs" / "zero_param" / "metrics_quick.json").read_text())
     assert res["n"] == 3 and len(res["per_sequence"]["mse"]) == 3
-    assert res["checkpoint"] == str(zoo.checkpoint_path("zero_param"))
+    # the committed checkpoint, named as in every clone, and the weights' sha256 (tables check it)
+    assert res["checkpoint"] == "results/zero_param/checkpoint.pt"
+    assert res["checkpoint_sha256"] == zoo.weights_sha256("zero_param")
     assert res["provenance"]["command"].startswith("python")
     for name in ("copy_last", "oracle"):
         assert (in_tmp / "runs" / name / "metrics_quick.json").is_file()

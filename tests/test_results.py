@@ -56,18 +56,37 @@ def test_the_paper_models_and_ours_are_committed() -> None:
 N_CHECK = 3
 
 
-@pytest.mark.parametrize("name", ["zero_param", "learnable", "zero_param_plus", "learnable_plus", "conv_pgp",
-                                  "vln_resnet", "vln_ldc"])
+@pytest.mark.parametrize("name", ["zero_param", "learnable", "zero_param_plus", "learnable_plus", "multi_object",
+                                  "conv_pgp", "vln_resnet", "vln_ldc"])
 def test_committed_metrics_equal_a_fresh_evaluation(name: str) -> None:
     evaluate_json = json.loads((zoo.RESULTS / name / "metrics_full.json").read_text())
     committed = evaluate_json["per_sequence"]
     assert evaluate_json["n"] == len(committed["mse"]) == 1000
     assert np.mean(committed["mse"]) == pytest.approx(evaluate_json["mse"], rel=1e-4)
-    model = zoo.load(name, ROOT / evaluate_json["checkpoint"])
+    # the committed checkpoint, which the file must be about (a path recorded elsewhere may be gone)
+    model = zoo.load(name)
     fresh = evaluate.evaluate({name: evaluate.model_predictor(model)}, n=N_CHECK, batch_size=N_CHECK)[name]
     for metric in ("l1", "mse", "ssim"):
         np.testing.assert_allclose(fresh["per_sequence"][metric], committed[metric][:N_CHECK], rtol=2e-4, atol=1e-7,
                                    err_msg=f"{name} {metric}")
+
+
+def test_metrics_of_replaced_weights_are_refused(tmp_path: Path) -> None:
+    from motionseg import results
+    folder = tmp_path / "zero_param"
+    folder.mkdir()
+    ckpt = folder / "checkpoint.pt"
+    ckpt.write_bytes(zoo.checkpoint_path("zero_param").read_bytes())
+    data = json.loads((zoo.RESULTS / "zero_param" / "metrics_full.json").read_text())
+    data["checkpoint_sha256"] = zoo.weights_sha256("zero_param", tmp_path)
+    (folder / "metrics_full.json").write_text(json.dumps(data))
+    assert results.metrics("zero_param", "full", tmp_path)["mse"] == data["mse"]
+    ckpt.write_bytes(ckpt.read_bytes() + b"\0")  # retrained: other weights, the old numbers
+    with pytest.raises(results.ResultsFileError, match="other weights.*motionseg evaluate zero_param"):
+        results.metrics("zero_param", "full", tmp_path)
+    del data["checkpoint_sha256"]  # files from before the sha256 was recorded are read as they are
+    (folder / "metrics_full.json").write_text(json.dumps(data))
+    assert results.metrics("zero_param", "full", tmp_path)["mse"] == data["mse"]
 
 
 def test_readme_results_are_what_the_report_command_writes() -> None:

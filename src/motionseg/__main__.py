@@ -23,7 +23,7 @@ from typing import Callable
 
 import torch
 
-from . import authors, config, curves, evaluate, zoo
+from . import config, curves, evaluate, zoo
 from .data import DataFileError
 from .train import Interrupted, command_line, git_commit, provenance, train, write_json
 
@@ -131,6 +131,14 @@ def _train(args: argparse.Namespace) -> None:
         print(f"trained {done} steps; last validation MSE {history.val_mse[-1]:.6f} (at step {history.val_step[-1]})")
 
 
+def _in_repository(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside (the same in every clone), else as it is."""
+    try:
+        return str(path.resolve().relative_to(zoo.RESULTS.parent.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     prof = config.profile(args.profile)
     n = args.n or prof.n_test
@@ -151,8 +159,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         res["provenance"] = provenance(device, wall, command=command)
         res["profile"] = prof.name
         res["checkpoint"] = (None if name in ("copy_last", "oracle") else
-                             str(authors.path_of(name).relative_to(zoo.RESULTS.parent)) if name in zoo.AUTHORS else
-                             str(zoo.checkpoint_path(name, Path(args.results))))
+                             _in_repository(zoo.weights_file(name, Path(args.results))))
+        if res["checkpoint"] is not None:  # the tables refuse these numbers once the weights change
+            res["checkpoint_sha256"] = zoo.weights_sha256(name, Path(args.results))
         write_json(res, out / name / f"metrics_{prof.name}.json")
         print(f"{name:15s} L1 {res['l1']:.4f}  MSE {res['mse']:.5f}  SSIM {res['ssim']:.4f}  (n={res['n']})")
 

@@ -127,9 +127,22 @@ def check_metrics(data: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def metrics(name: str, profile: str = "full", root: Path | None = None) -> dict[str, Any]:
-    """``<root>/<name>/metrics_<profile>.json`` (root: the committed ``results/``), checked (:func:`check_metrics`)."""
-    path = Path(root if root is not None else RESULTS) / name / f"metrics_{profile}.json"
-    return check_metrics(read_json(path), path)
+    """``<root>/<name>/metrics_<profile>.json`` (root: the committed ``results/``), checked (:func:`check_metrics`).
+
+    A file that records the sha256 of the weights it evaluated (``checkpoint_sha256``, written by
+    ``evaluate`` since it records it) must match the weights there now: numbers of a model
+    retrained since are refused, not shown beside the new model's steps.
+    """
+    root = Path(root if root is not None else RESULTS)
+    path = root / name / f"metrics_{profile}.json"
+    data = check_metrics(read_json(path), path)
+    recorded = data.get("checkpoint_sha256")
+    if recorded and zoo.weights_file(name, root).is_file() and zoo.weights_sha256(name, root) != recorded:
+        out = "results" if root.resolve() == RESULTS.resolve() else root
+        raise ResultsFileError(f"{path} holds the numbers of other weights than {zoo.weights_file(name, root)} now "
+                               f"(retrained since?): rerun `python -m motionseg evaluate {name} --profile {profile} "
+                               f"--out {out} --force`")
+    return data
 
 
 def _budget(name: str, root: Path) -> dict[str, Any]:

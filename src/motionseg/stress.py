@@ -287,19 +287,6 @@ def load_models(names: tuple[str, ...] | list[str], root: Path | None = None,
     return models, skipped
 
 
-def _weights_file(name: str, root: Path | None) -> str:
-    """Where the weights of ``name`` were read: its checkpoint, or the authors' vendored file."""
-    if name in zoo.AUTHORS:
-        from . import authors
-        return str(authors.path_of(name))
-    return str(zoo.checkpoint_path(name, root))
-
-
-def _weights_sha256(name: str, root: Path | None) -> str:
-    import hashlib
-    return hashlib.sha256(Path(_weights_file(name, root)).read_bytes()).hexdigest()
-
-
 def predictors(models: dict[str, nn.Module], n_future: int, device: torch.device | str = "cpu"
                ) -> dict[str, evaluate.Predictor]:
     """Copy-last, the oracle of :func:`oracle_predict` and one predictor per model."""
@@ -465,8 +452,8 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
             print(f"== cost of {OPTION} on {prof.n_cost} standard test sequences", flush=True)
         option["cost"] = option_cost(loaded, rows, prof, device, progress)
     out: dict[str, Any] = {"profile": prof.name, "n": n, "n_seed": N_SEED, "option": option, "skipped": skipped,
-                           "models": {name: {"checkpoint": _weights_file(name, root),
-                                             "sha256": _weights_sha256(name, root),
+                           "models": {name: {"checkpoint": str(zoo.weights_file(name, root)),
+                                             "sha256": zoo.weights_sha256(name, root),
                                              "trained_steps": getattr(m, "trained_steps", None),
                                              "trained_on": (getattr(m, "provenance", {}) or {}).get("device")}
                                       for name, m in loaded.items()},

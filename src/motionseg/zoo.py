@@ -196,6 +196,20 @@ def checkpoint_path(name: str, root: Path | None = None) -> Path:
     return Path(root if root is not None else RESULTS) / name / "checkpoint.pt"
 
 
+def weights_file(name: str, root: Path | None = None) -> Path:
+    """Where the weights of ``name`` are read: its checkpoint under ``root``, or the authors' vendored file."""
+    if name in AUTHORS:
+        from . import authors
+        return Path(authors.path_of(name))
+    return checkpoint_path(name, root)
+
+
+def weights_sha256(name: str, root: Path | None = None) -> str:
+    """sha256 of :func:`weights_file`: results record it, so that numbers of replaced weights are found out."""
+    import hashlib
+    return hashlib.sha256(weights_file(name, root).read_bytes()).hexdigest()
+
+
 def load(name: str, path: str | Path | None = None, image_size: int = config.SIZE,
          options: dict[str, Any] | None = None) -> nn.Module:
     """The trained model ``name`` from its checkpoint (default: the committed one), CPU, eval mode.
