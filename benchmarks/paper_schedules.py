@@ -66,9 +66,11 @@ def main() -> None:
         if old.get("model") == args.model and old.get("steps") == args.steps and old.get("options") == args.options:
             result["candidates"] = old.get("candidates", {})
     # the committed run's own curve (triangular cycles at the model's lr), for comparison
-    committed = torch.load(zoo.checkpoint_path(args.model), map_location="cpu", weights_only=False)["history"]
+    ckpt = torch.load(zoo.checkpoint_path(args.model), map_location="cpu", weights_only=False)
+    committed = ckpt["history"]
     result["committed"] = {"candidate": f"{base.schedule}:{base.lr:g}", "val_step": committed["val_step"],
-                           "val_mse": committed["val_mse"]}
+                           "val_mse": committed["val_mse"],
+                           "options": (ckpt.get("config") or {}).get("options")}  # where its gains started
     start = time.perf_counter()
     for candidate in args.candidates:
         if candidate in result["candidates"]:

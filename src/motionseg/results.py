@@ -293,20 +293,22 @@ def gain_blocks(root: Path | None = None) -> pd.DataFrame:
 
 def schedule_runs(root: Path | None = None) -> pd.DataFrame:
     """Validation curves of ``zero_param`` trained from zero gains or from DoG widths apart, per
-    schedule (``benchmarks/paper_schedules.py`` files), and the committed run's own: one row per
-    run, one column per validated step."""
+    schedule (``benchmarks/paper_schedules.py`` files), and the curve of the run committed when each
+    file was written: one row per run, one column per validated step."""
     folder = Path(root or RESULTS) / "benchmarks"
     rows: dict[str, dict[int, float]] = {}
+    def where(start: dict[str, Any] | None) -> str:
+        return ("from zero gains" if not start else
+                f"DoG widths from {start.get('dog_surround_start', 0):g}/{start.get('dog_centre_start', 0):g} px")
+
     for path in sorted(folder.glob("paper_schedules_zero_param*.json")):
         data = read_json(path)
-        start = data.get("options") or {}
-        where = ("from zero gains" if not start else
-                 f"DoG widths from {start.get('dog_surround_start', 0):g}/{start.get('dog_centre_start', 0):g} px")
-        if "committed" in data:
+        if "committed" in data:  # files older than the record of its start hold the first run, from zero gains
             c = data["committed"]
-            rows[f"committed run ({c['candidate']}, from zero gains)"] = dict(zip(c["val_step"], c["val_mse"]))
+            label = f"our earlier committed run ({c['candidate']}, {where(c.get('options'))})"
+            rows[label] = dict(zip(c["val_step"], c["val_mse"]))
         for name, run in data["candidates"].items():
-            rows[f"{name}, {where}"] = dict(zip(run["val_step"], run["val_mse"]))
+            rows[f"{name}, {where(data.get('options'))}"] = dict(zip(run["val_step"], run["val_mse"]))
     return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
 
 
