@@ -1,7 +1,8 @@
 """What makes our trained zero-parameter gains worse than the authors'? ``python benchmarks/gain_blocks.py``
 
-Our ``zero_param``, trained from zero gains, converges at a validation MSE about 40 % above the
-authors' released gains in the same wiring, although training from the released gains keeps
+Our first ``zero_param`` run, trained from zero gains, converged at a validation MSE about 40 % above
+the authors' released gains in the same wiring (the committed file holds that run's numbers, made
+at its commit; run now, it swaps the blocks of the committed checkpoint, whose DoG starts apart), although training from the released gains keeps
 them (``benchmarks/train_from_authors.py``). This benchmark swaps one block of gains at a time
 (the five tensors of the release: state corrections, first estimates, T update, T smoothing,
 DoG) between the two models and measures the validation MSE of each hybrid on the training
