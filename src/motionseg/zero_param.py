@@ -39,9 +39,10 @@ checkpoint loads as it is (:mod:`motionseg.authors`): ``learnableGains`` (3 x 20
 A: the correction gains), ``learnableGainsInit`` (7 x 2; entry (3, 0) is ``s``),
 ``learnableGainsF`` (1 x 20, ``u``), ``learnableGainsTeS`` (1 x 20, ``b``; column 0 weights the
 start of ``T``) and ``learnableGainsDOG`` (4 x 20, ``d0 .. d3``). Column ``i`` belongs to frame
-``i``; only the seed frames' columns are used. We start them all at 0 (the options
-``dog_surround_start``/``dog_centre_start`` start the DoG elsewhere; the authors' start is not
-known, but it was not 0: the release's unused columns hold 1e-16 to 1e-40). Table 1
+``i``; only the seed frames' columns are used. A fresh model starts them all at 0; the options
+``dog_surround_start``/``dog_centre_start`` start the DoG's widths elsewhere, and our training
+starts them apart (``zoo.DOG_START``: at zero gains the DoG is a stationary point). The authors'
+start is not known, but it was not 0: the release's unused columns hold 1e-16 to 1e-40. Table 1
 counts this model as having 0 parameters; :func:`count_gains` reports the gains (194 stored; the
 seed frames' columns and one entry of the init block are used).
 """

@@ -105,6 +105,7 @@ class PlusOptions(Options):
         """All of our steps off (the cycle as first read), then ``changes``."""
         return cls(**{**{name: False for name in cls.STEPS}, **changes})
 
+
 def fourth_power(t: Tensor) -> Tensor:
     """``t ** 4`` as two squares: the same to a rounding, at a twentieth of ``pow``'s cost on the CPU.
 

@@ -102,8 +102,8 @@ _ZERO_QUICK = dict(steps=300, batch_size=8, n_train=2400, lr=0.05, cycle_steps=1
 # zero_param's DoG starts with its widths apart, at the authors' trained widths (the paper gives no
 # start; at zero gains the DoG is a stationary point that never trains): over 1,000 steps of the
 # same schedule and data this start reached validation MSE 0.00210, from zero gains 0.00321 at best
-# (results/benchmarks/paper_schedules_zero_param*.json; 8/4 px did as well as 7.5/4.4 over 300 steps,
-# 2/1 px worse). All other gains start at 0.
+# (results/benchmarks/paper_schedules_zero_param*.json; at step 300: 7.5/4.4 px 0.00315, 8/4 px 0.00341,
+# 2/1 px 0.00417, zero gains 0.00321). All other gains start at 0.
 DOG_START = {"dog_surround_start": 7.5, "dog_centre_start": 4.4}
 TRAINING: dict[str, dict[str, dict[str, Any]]] = {
     # The paper's models train until converged (--until-converged adds cycles of 500 steps). lr 0.05
