@@ -142,7 +142,10 @@ def test_checkpoint_contents(uninterrupted) -> None:
     assert ckpt["format"] == checkpoint.FORMAT and ckpt["version"] == checkpoint.VERSION
     assert ckpt["model"] == "zero_param" and ckpt["image_size"] == SIZE and ckpt["step"] == 4
     assert ckpt["config"] == train.asdict(tiny())
-    assert ckpt["model_args"] == {"class": "ZeroParamModel", "options": zoo.build("zero_param").options.to_dict()}
+    # the model's options as trained, the DoG's start among them (a fresh model's are the defaults)
+    trained_with = zoo.build("zero_param", options=zoo.DOG_START).options.to_dict()
+    assert ckpt["model_args"] == {"class": "ZeroParamModel", "options": trained_with}
+    assert trained_with["dog_surround_start"] == zoo.DOG_START["dog_surround_start"] > 0
     prov = ckpt["provenance"]
     for key in ("commit", "command", "torch", "numpy", "python", "device", "wall_seconds", "profile", "seed", "runs"):
         assert key in prov, key

@@ -138,6 +138,8 @@ def metrics(name: str, profile: str = "full", root: Path | None = None) -> dict[
     data = check_metrics(read_json(path), path)
     recorded = data.get("checkpoint_sha256")
     if recorded and zoo.weights_file(name, root).is_file() and zoo.weights_sha256(name, root) != recorded:
+        if name not in zoo.AUTHORS:  # an empty or corrupt checkpoint says so, not that it was retrained
+            checkpoint.read(zoo.weights_file(name, root), expect_model=name)
         out = "results" if root.resolve() == RESULTS.resolve() else root
         raise ResultsFileError(f"{path} holds the numbers of other weights than {zoo.weights_file(name, root)} now "
                                f"(retrained since?): rerun `python -m motionseg evaluate {name} --profile {profile} "
