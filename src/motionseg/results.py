@@ -390,7 +390,6 @@ def drop_stale_stress_rows(table: dict[str, Any], root: Path) -> dict[str, Any]:
     The run's record (the weights' sha256, else the trained steps and device) is compared with the
     checkpoint now; a stale model moves to ``skipped`` with the command that reruns its rows.
     """
-    import hashlib
     for name, entry in list(table.get("models", {}).items()):
         if name in zoo.AUTHORS:
             continue
@@ -399,7 +398,7 @@ def drop_stale_stress_rows(table: dict[str, Any], root: Path) -> dict[str, Any]:
         if not path.is_file():
             reason = f"no checkpoint at {path} now"
         elif entry.get("sha256"):
-            if hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            if zoo.weights_sha256(name, root) != entry["sha256"]:
                 reason = "its checkpoint changed after the stress run"
         else:
             ckpt = checkpoint.read(path)
