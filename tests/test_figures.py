@@ -172,3 +172,21 @@ def test_animations_show_every_frame_and_stay_small() -> None:
     image = Image.open(io.BytesIO(gif))
     assert image.n_frames == 10 and image.size[0] == 3 * 64 + 2 * 2
     assert len(gif) < 1_000_000
+
+
+def test_long_animation_labels_wrap_within_their_panel() -> None:
+    """A model's name wider than its panel used to run over the next panel's label (chapter 07)."""
+    import io
+
+    from PIL import Image
+
+    from motionseg.figures.animations import _gif
+
+    grid = np.full((64, 2 * 64, 3), 255, dtype=np.uint8)
+    gif = _gif([(grid, "caption")], ["paper without param: the authors' weights", "b"], scale=1)
+    first = np.asarray(Image.open(io.BytesIO(gif)).convert("L"))
+    head = first.shape[0] - 64 - 16
+    assert head > 16  # the long label took several lines
+    dark_columns = np.nonzero((first[:head] < 128).any(axis=0))[0]
+    # the first label stays left of the second panel (whose label starts 4 px into it)
+    assert not np.any((dark_columns >= 64 - 2) & (dark_columns < 64 + 4))

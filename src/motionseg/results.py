@@ -45,6 +45,15 @@ LABELS = {
     "copy_last": "copy last seed frame",
     "oracle": "oracle (true layers and velocity)",
 }
+# For figure panels, where a full label does not fit: the paper's two models as "paper: ...".
+SHORT_LABELS = {
+    "zero_param_authors": "paper without param (authors' weights)",
+    "zero_param": "paper without param (trained by us)",
+    "learnable_authors": "paper learnable (authors' weights)",
+    "learnable": "paper learnable (trained by us)",
+    **{name: name for name in ("zero_param_plus", "learnable_plus", "multi_object")},
+}
+SHORT_LABELS = {name: SHORT_LABELS.get(name, label.split(" (")[0]) for name, label in LABELS.items()}
 PAPER_ROWS = ("zero_param_authors", "zero_param", "learnable_authors", "learnable", "conv_pgp", "vln_resnet",
               "vln_ldc")
 OUR_ROWS = ("zero_param_plus", "learnable_plus", "multi_object")

@@ -61,6 +61,21 @@ def _indexed(rgb: np.ndarray) -> "PILImage.Image":
     return image
 
 
+def _wrap(label: str, width: int) -> list[str]:
+    """``label`` in lines of at most ``width`` pixels of PIL's default font, broken between words
+    (a single word wider than that keeps its own line): long model names overlapped their neighbours."""
+    from PIL import ImageDraw, Image as PILImage
+
+    measure = ImageDraw.Draw(PILImage.new("RGB", (1, 1))).textlength
+    lines: list[str] = []
+    for word in label.split():
+        if lines and measure(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def _gif(grids: list[tuple[np.ndarray, str]], labels: Sequence[str], ms_per_frame: int = 400, scale: int = 2) -> bytes:
     """An animated GIF from per-frame panel grids (H x W x 3 uint8) with a caption line each,
     every frame mapped to the nearest colour of one fixed palette (:func:`_palette`)."""
@@ -72,13 +87,17 @@ def _gif(grids: list[tuple[np.ndarray, str]], labels: Sequence[str], ms_per_fram
     images = []
     for grid, caption in grids:
         big = np.kron(grid, np.ones((scale, scale, 1), dtype=np.uint8))
-        head = 16
-        canvas = PILImage.new("RGB", (big.shape[1], big.shape[0] + 2 * head), "white")
+        width = big.shape[1] // len(labels)
+        lines = [_wrap(label, width - 6) for label in labels]
+        line_height = 11
+        head = 5 + line_height * max(len(ls) for ls in lines)
+        foot = 16
+        canvas = PILImage.new("RGB", (big.shape[1], big.shape[0] + head + foot), "white")
         canvas.paste(PILImage.fromarray(big), (0, head))
         draw = ImageDraw.Draw(canvas)
-        width = big.shape[1] // len(labels)
-        for i, label in enumerate(labels):
-            draw.text((i * width + 4, 2), label, fill="black")
+        for i, label_lines in enumerate(lines):
+            for j, line in enumerate(label_lines):
+                draw.text((i * width + 4, 2 + j * line_height), line, fill="black")
         draw.text((4, big.shape[0] + head + 2), caption, fill="black")
         images.append(_indexed(np.asarray(canvas)))
     buffer = io.BytesIO()
