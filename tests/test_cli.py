@@ -114,6 +114,17 @@ def test_resume_with_other_settings_is_one_line(in_tmp: Path, capsys) -> None:
     assert "cannot resume" in one_line_error(capsys)
 
 
+def test_resume_after_the_recipe_changed_its_options_names_the_setting(in_tmp: Path, capsys, monkeypatch) -> None:
+    """learnable's committed run predates its DoG start: --resume must say why and what to do."""
+    assert main(["train", "zero_param", "--steps", "1"]) == 0
+    capsys.readouterr()
+    quick = dict(zoo.TRAINING["zero_param"]["quick"], options=None)
+    monkeypatch.setitem(zoo.TRAINING, "zero_param", {**zoo.TRAINING["zero_param"], "quick": quick})
+    assert main(["train", "zero_param", "--steps", "2", "--resume"]) == 1
+    message = one_line_error(capsys)
+    assert "cannot resume" in message and "options: checkpoint" in message and "--force" in message
+
+
 # -- issue 23: one-line errors and no overwritten work ----------------------------------------------
 
 @pytest.fixture()

@@ -397,11 +397,13 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
     estimated_seconds = 0
     if resume and out.exists():
         ckpt = checkpoint.read(out, expect_model=cfg.model, image_size=cfg.size)
-        checkpoint.check_fits(ckpt, model, out)
+        # settings first: a changed training recipe (say new options) names the setting, not the tensors
         diff = _resume_differences(ckpt["config"], cfg)
         if diff:
             shown = ", ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in diff.items())
-            raise ValueError(f"cannot resume {out}: its settings differ from this run's: {shown}")
+            raise ValueError(f"cannot resume {out}: its settings differ from this run's: {shown} "
+                             f"(--force replaces it with a new run of these settings; --results another folder keeps it)")
+        checkpoint.check_fits(ckpt, model, out)
         state = checkpoint.read_resume(out, ckpt)
         model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(_optimizer_state(state["optimizer"], cfg))
