@@ -307,3 +307,42 @@ def test_changes_under_results_do_not_make_the_commit_dirty(monkeypatch) -> None
     assert train._ask_git() == "abc123"
     changed.add("src/motionseg/train.py")
     assert train._ask_git() == "abc123-dirty"
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_the_checkpoint_keeps_the_best_validated_weights_and_resume_goes_on_from_the_last(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A late peak of the cyclic rate can leave the last step worse: checkpoint.pt keeps the best one."""
+    scripted = iter([0.5, 0.3, 0.4])  # validations at steps 2, 4, 6
+    monkeypatch.setattr(train, "validate", lambda *args, **kwargs: next(scripted))
+    out = tmp_path / "run" / "zero_param" / "checkpoint.pt"
+    last, _ = train.train(tiny(steps=6), out, progress=False, device=CPU)
+    ckpt = read(out)
+    assert ckpt["step"] == 6 and ckpt["selected"]["step"] == 4 and ckpt["selected"]["val_mse"] == 0.3
+    monkeypatch.setattr(train, "validate", lambda *args, **kwargs: 1.0)
+    # the data and the cyclic schedule do not depend on the planned steps: a 4-step run ends at step 4
+    at_4, _ = train.train(tiny(steps=4), tmp_path / "four" / "zero_param" / "checkpoint.pt", progress=False,
+                          device=CPU)
+    assert _same_weights(ckpt["state_dict"], at_4.state_dict())
+    assert _same_weights(zoo.load("zero_param", out, image_size=SIZE).state_dict(), at_4.state_dict())
+    assert not _same_weights(ckpt["state_dict"], last.state_dict())
+    assert _same_weights(checkpoint.read_resume(out, ckpt)["state_dict"], last.state_dict())
+    # resumed, the run goes on from step 6's weights, as if never stopped; step 4 stays selected
+    resumed, _ = train.train(tiny(steps=8), out, resume=True, progress=False, device=CPU)
+    straight, _ = train.train(tiny(steps=8), tmp_path / "eight" / "zero_param" / "checkpoint.pt", progress=False,
+                              device=CPU)
+    assert _same_weights(resumed.state_dict(), straight.state_dict())
+    assert read(out)["selected"]["step"] == 4 and _same_weights(read(out)["state_dict"], at_4.state_dict())
+
+
+def test_a_checkpoint_from_before_the_selection_counts_its_last_validation(tmp_path: Path) -> None:
+    """Older checkpoints hold their last step's weights: selected if that step was validated."""
+    ckpt = {"step": 1500, "state_dict": {"w": torch.zeros(1)},
+            "history": {"val_step": [1300, 1500], "val_mse": [0.00198, 0.00214]}}
+    best = train._selected_on_resume(ckpt)
+    assert best is not None and (best.step, best.val_mse) == (1500, 0.00214)
+    ckpt["step"] = 1550  # stopped between validations: nothing is known of its weights
+    assert train._selected_on_resume(ckpt) is None

@@ -7,7 +7,9 @@ A checkpoint directory holds two files:
   the weights, the training settings and learning curves, and provenance (commit, command,
   versions, device, wall time);
 * ``resume.pt``: the optimizer and scheduler state, only needed to continue training. Kept
-  apart so that the weights of a large model can be shipped without it.
+  apart so that the weights of a large model can be shipped without it. Where ``checkpoint.pt``
+  holds the weights of the run's best validation rather than its last step (``"selected"``),
+  the last step's weights are here too.
 
 The two are written as a pair that a crash cannot leave unresumable (:func:`save`): both are
 written in full to temporary files first (a full disk fails there, before anything is
@@ -119,8 +121,14 @@ def model_args(model: nn.Module) -> dict[str, Any]:
 
 def save(path: Path, model: nn.Module, name: str, image_size: int, *, step: int, config: dict[str, Any],
          history: dict[str, Any], provenance: dict[str, Any],
-         optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None) -> None:
+         optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+         selected: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
     """Write ``checkpoint.pt`` at ``path`` and, given an optimizer, ``resume.pt`` beside it.
+
+    ``checkpoint.pt`` holds ``model``'s weights, or with ``selected = (weights, record)`` those
+    weights (the run's best validation so far, ``record`` says which step and MSE, stored as
+    ``"selected"``); the model's own (latest) weights then go into ``resume.pt``, which continues
+    the run from where it stopped.
 
     The pair is replaced so that a failure at any point (a full disk, Ctrl-C, SIGKILL) leaves a
     pair that resumes: the old one until ``checkpoint.pt`` is replaced, the new one after (see
@@ -129,15 +137,20 @@ def save(path: Path, model: nn.Module, name: str, image_size: int, *, step: int,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover(path)  # a pair left half-moved by a crash is finished first
+    latest = model.state_dict()
     ckpt = {"format": FORMAT, "version": VERSION, "model": name, "model_args": model_args(model),
-            "image_size": image_size, "state_dict": model.state_dict(), "step": step,
+            "image_size": image_size, "state_dict": selected[0] if selected else latest, "step": step,
             "config": config, "history": history, "provenance": provenance}
+    if selected:
+        ckpt["selected"] = selected[1]
     if optimizer is None:
         save_atomic(ckpt, path)
         return
     state = {"format": FORMAT, "version": VERSION, "model": name, "step": step,
              "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict() if scheduler is not None else None}
+    if selected and selected[1].get("step") != step:
+        state["state_dict"] = latest  # the weights the run continues from
     resume, following = path.with_name(RESUME_NAME), path.with_name(NEXT_NAME)
     tmp_ckpt, tmp_resume = temporary_name(path), temporary_name(resume)
     try:

@@ -7,6 +7,11 @@ and a resumed run continues exactly where the interrupted one stopped.
 A run stops early, with a checkpoint that ``resume`` continues, when its time limit is
 reached or on Ctrl-C (the step under way is finished first; a second Ctrl-C stops at once).
 
+``checkpoint.pt`` holds the weights of the run's lowest validation MSE so far (model selection
+on validation data; a late peak of the cyclic learning rate can leave the last step worse), and
+records which step they are of (``"selected"``); the last step's weights, from which
+``resume`` continues, are kept in ``resume.pt``.
+
 How the steps are computed is set apart from what is trained (``config.EXECUTION``): bf16
 autocast (``precision``), Adam's fused kernel, the weights' memory layout, ``torch.compile``,
 data workers and pinned memory may change between the runs of one training; every run
@@ -395,6 +400,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
     init_source = None
     compact_state = None
     estimated_seconds = 0
+    best: _Best | None = None  # the validated weights with the lowest MSE so far
     if resume and out.exists():
         ckpt = checkpoint.read(out, expect_model=cfg.model, image_size=cfg.size)
         # settings first: a changed training recipe (say new options) names the setting, not the tensors
@@ -405,7 +411,9 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
                              f"(--force replaces it with a new run of these settings; --results another folder keeps it)")
         checkpoint.check_fits(ckpt, model, out)
         state = checkpoint.read_resume(out, ckpt)
-        model.load_state_dict(ckpt["state_dict"])
+        # the run goes on from its last step's weights; the checkpoint may hold its best ones
+        model.load_state_dict(state.get("state_dict") or ckpt["state_dict"])
+        best = _selected_on_resume(ckpt)
         optimizer.load_state_dict(_optimizer_state(state["optimizer"], cfg))
         scheduler.load_state_dict(state["scheduler"])
         compact_state = state.get("compact")
@@ -454,12 +462,16 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
         if estimated_seconds:
             prov["val_seconds_estimated"] = estimated_seconds  # the first entries of history.val_seconds
         checkpoint.save(out, model, cfg.model, cfg.size, step=step, config=asdict(cfg), history=asdict(history),
-                        provenance=prov, optimizer=optimizer, scheduler=scheduler)
+                        provenance=prov, optimizer=optimizer, scheduler=scheduler,
+                        selected=(best.weights, best.record()) if best is not None else None)
 
     def validation() -> None:
+        nonlocal best
         history.val_step.append(step)
         history.val_mse.append(validate(model, val, cfg.n_seed, device))
         history.val_seconds.append(round(time.perf_counter() - start, 1))
+        if best is None or history.val_mse[-1] < best.val_mse:
+            best = _Best(step, history.val_mse[-1], _copy_weights(model))
 
     restore = prepare_model(model, cfg)
     amp = autocast_dtype(cfg)
@@ -519,6 +531,38 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
     if bar is not None:
         bar.close()
     return model, history
+
+
+@dataclass
+class _Best:
+    """The weights of the run's lowest validation MSE so far: what ``checkpoint.pt`` holds."""
+
+    step: int
+    val_mse: float
+    weights: dict[str, Tensor]
+
+    def record(self) -> dict[str, Any]:
+        return {"step": self.step, "val_mse": self.val_mse, "rule": "lowest validation MSE"}
+
+
+def _copy_weights(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _selected_on_resume(ckpt: dict[str, Any]) -> _Best | None:
+    """The best validated weights a resumed run starts from.
+
+    A checkpoint with a ``"selected"`` record holds them. One written before the selection (its
+    weights are of its last step) counts as selected where that step was validated; the weights
+    of its earlier, better validations were not kept and cannot be chosen any more.
+    """
+    record = ckpt.get("selected")
+    if record is not None:
+        return _Best(int(record["step"]), float(record["val_mse"]), ckpt["state_dict"])
+    steps, mses = ckpt["history"].get("val_step", []), ckpt["history"].get("val_mse", [])
+    if steps and steps[-1] == ckpt["step"]:
+        return _Best(int(ckpt["step"]), float(mses[-1]), ckpt["state_dict"])
+    return None
 
 
 def validate(model: nn.Module, frames: Tensor, n_seed: int, device: torch.device, batch: int = 16) -> float:
