@@ -346,3 +346,12 @@ def test_a_checkpoint_from_before_the_selection_counts_its_last_validation(tmp_p
     assert best is not None and (best.step, best.val_mse) == (1500, 0.00214)
     ckpt["step"] = 1550  # stopped between validations: nothing is known of its weights
     assert train._selected_on_resume(ckpt) is None
+
+
+def test_zoo_load_says_which_step_the_weights_are_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted = iter([0.2, 0.3])
+    monkeypatch.setattr(train, "validate", lambda *args, **kwargs: next(scripted))
+    out = tmp_path / "zero_param" / "checkpoint.pt"
+    train.train(tiny(steps=4), out, progress=False, device=CPU)
+    model = zoo.load("zero_param", out, image_size=SIZE)
+    assert (model.trained_steps, model.selected_step) == (4, 2)

@@ -77,4 +77,5 @@ def load(name: str, options: dict[str, Any] | None = None, folder: Path | None =
                         "command": "none: the authors' trained weights, not retrained"}
     model.history = {}  # type: ignore[attr-defined]
     model.trained_steps = None  # type: ignore[attr-defined]
+    model.selected_step = None  # type: ignore[attr-defined]
     return model

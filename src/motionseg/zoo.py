@@ -239,4 +239,6 @@ def load(name: str, path: str | Path | None = None, image_size: int = config.SIZ
     model.provenance = ckpt.get("provenance", {})  # type: ignore[attr-defined]
     model.history = ckpt.get("history", {})  # type: ignore[attr-defined]
     model.trained_steps = ckpt.get("step")  # type: ignore[attr-defined]
+    # the step whose weights these are: the run's best validation (older checkpoints: its last step)
+    model.selected_step = (ckpt.get("selected") or {}).get("step", ckpt.get("step"))  # type: ignore[attr-defined]
     return model
