@@ -124,3 +124,14 @@ def test_every_result_file_comes_from_a_clean_commit(path: Path) -> None:
     assert prov is not None, f"{path} has no provenance"
     assert not str(prov["commit"]).endswith("-dirty"), f"{path} was written at {prov['commit']}"
     assert commit_exists(prov["commit"]), f"{path} names a commit that is not in the repository: {prov['commit']}"
+
+
+def test_the_selected_step_phrase_says_lowest_only_when_it_is() -> None:
+    from types import SimpleNamespace
+    history = {"val_step": [100, 200, 300], "val_mse": [0.3, 0.1, 0.2]}
+    best = SimpleNamespace(history=history, selected_step=200)
+    assert "step 200, where its validation MSE was lowest" in results.selected_phrase(best)
+    last = SimpleNamespace(history=history, selected_step=300)
+    phrase = results.selected_phrase(last)
+    assert "step 300" in phrase and "lower at step 200" in phrase and "lowest" not in phrase
+    assert results.selected_phrase(SimpleNamespace(history={}, selected_step=None)) == ""

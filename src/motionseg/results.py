@@ -75,6 +75,18 @@ def glue(key: str, value: Any) -> None:
     _glue(key, value, display=False)
 
 
+def selected_phrase(model: Any) -> str:
+    """A sentence on which step's weights a trained model keeps (for the chapters' prose)."""
+    steps, mses = model.history.get("val_step", []), model.history.get("val_mse", [])
+    if model.selected_step is None or not steps:
+        return ""
+    best = steps[min(range(len(mses)), key=mses.__getitem__)]
+    if model.selected_step == best:
+        return f"The weights kept are those of step {model.selected_step:,}, where its validation MSE was lowest."
+    return (f"The weights kept are those of step {model.selected_step:,}; its validation MSE was lower at step "
+            f"{best:,}, whose weights were not kept: that part of the run predates keeping the best weights.")
+
+
 class ResultsFileError(ValueError):
     """A results file that cannot be read or does not hold what it should (the message names it)."""
 
