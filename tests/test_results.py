@@ -128,6 +128,8 @@ def test_every_result_file_comes_from_a_clean_commit(path: Path) -> None:
 
 def test_the_selected_step_phrase_says_lowest_only_when_it_is() -> None:
     from types import SimpleNamespace
+
+    from motionseg import results
     history = {"val_step": [100, 200, 300], "val_mse": [0.3, 0.1, 0.2]}
     best = SimpleNamespace(history=history, selected_step=200)
     assert "step 200, where its validation MSE was lowest" in results.selected_phrase(best)
