@@ -190,3 +190,12 @@ def test_long_animation_labels_wrap_within_their_panel() -> None:
     dark_columns = np.nonzero((first[:head] < 128).any(axis=0))[0]
     # the first label stays left of the second panel (whose label starts 4 px into it)
     assert not np.any((dark_columns >= 64 - 2) & (dark_columns < 64 + 4))
+
+
+def test_the_learning_curve_circles_the_step_whose_weights_were_kept() -> None:
+    history = {"step": [1, 2, 3, 4], "loss": [0.4, 0.3, 0.3, 0.2], "val_step": [2, 4], "val_mse": [0.1, 0.2]}
+    fig = figures.plot_learning_curve({"run": history}, selected={"run": 2})
+    kept = [line for line in fig.axes[0].lines if line.get_label() == "weights kept"]
+    assert len(kept) == 1 and list(kept[0].get_xdata()) == [2] and list(kept[0].get_ydata()) == [0.1]
+    plain = figures.plot_learning_curve({"run": history})
+    assert not [line for line in plain.axes[0].lines if line.get_label() == "weights kept"]

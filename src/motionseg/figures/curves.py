@@ -27,14 +27,24 @@ def plot_per_frame(results: dict[str, dict], metric: str = "mse", n_seed: int = 
     return fig
 
 
-def plot_learning_curve(histories: dict[str, dict[str, list]], ax: plt.Axes | None = None) -> Figure:
-    """Training loss per step (thin) and validation MSE (dots) of one or more runs (``{label: history}``)."""
+def plot_learning_curve(histories: dict[str, dict[str, list]], ax: plt.Axes | None = None,
+                        selected: Mapping[str, int | None] | None = None) -> Figure:
+    """Training loss per step (thin) and validation MSE (dots) of one or more runs (``{label: history}``).
+
+    ``selected`` (per label, optional): the step whose weights the run kept, circled.
+    """
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 2.7))
+    circled = False
     for i, (label, h) in enumerate(histories.items()):
         ax.plot(h["step"], h["loss"], lw=0.5, alpha=0.45, color=f"C{i}")
         ax.plot(h["val_step"], h["val_mse"], "o-", ms=3, color=f"C{i}", label=f"{label} (validation)")
+        step = (selected or {}).get(label)
+        if step is not None and step in h["val_step"]:
+            ax.plot([step], [h["val_mse"][h["val_step"].index(step)]], "o", ms=10, mfc="none", mew=1.2,
+                    color=f"C{i}", label=None if circled else "weights kept")
+            circled = True
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("MSE")
