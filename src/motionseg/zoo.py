@@ -122,7 +122,8 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
     },
     # The paper adds the networks to the zero-parameter model and trains both end to end; where the
     # gains start it does not say. From zero gains (every gain at 0) the DoG never moves: all 80 DoG
-    # gains of the run committed at step 3,500 were exactly 0, and its best validation MSE was 0.00260.
+    # gains of that run (3,500 steps, results/benchmarks/learnable_zero_gains/) were exactly 0, and its
+    # best validation MSE was 0.00260.
     # Started at DOG_START it did worse (0.00811 / 0.00795 / 0.00789 at steps 100 / 200 / 300, against
     # 0.00642 / 0.00442 / 0.00423 from zero gains; results/benchmarks/learnable_dog_start/). The full
     # run therefore starts from our trained zero_param's gains, the networks passing its estimates
