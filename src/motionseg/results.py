@@ -45,7 +45,8 @@ LABELS = {
     "copy_last": "copy last seed frame",
     "oracle": "oracle (true layers and velocity)",
 }
-# For figure panels, where a full label does not fit: the paper's two models as "paper: ...".
+# For figure panels, where a full label does not fit: the paper's models as "paper ... (whose weights)",
+# the others by name without the parenthesis.
 SHORT_LABELS = {
     "zero_param_authors": "paper without param (authors' weights)",
     "zero_param": "paper without param (trained by us)",

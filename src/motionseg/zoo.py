@@ -128,6 +128,7 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
     # 0.00642 / 0.00442 / 0.00423 from zero gains; results/benchmarks/learnable_dog_start/). The full
     # run therefore starts from our trained zero_param's gains, the networks passing its estimates
     # through (on 32 validation sequences before any training: 0.00271, the 3,500-step run 0.00311).
+    # The quick profile, a short demonstration, still starts from zero gains.
     "learnable": {
         "quick": dict(steps=300, batch_size=8, n_train=2400, lr=0.02, cycle_steps=100, val_every=50,
                       checkpoint_every=50, n_val=32),
