@@ -56,7 +56,7 @@ def plot_predictions(frames: np.ndarray, predictions: dict[str, np.ndarray | tor
             img = frames[t] if i == 0 else predictions[name][t - n_seed]
             _img(axes[i, j], img, f"t={t}" if i == 0 else "")
             if j == 0:
-                axes[i, j].set_ylabel(textwrap.fill(name, 14), fontsize=7)
+                axes[i, j].set_ylabel(textwrap.fill(name, 14, break_long_words=False), fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -59,7 +59,7 @@ def plot_cases(cases: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]], steps
                 else:
                     _img(ax, preds[label][t - n_seed][window])
                 if col == 0:
-                    ax.set_ylabel(textwrap.fill(label, 16), fontsize=6.5)
+                    ax.set_ylabel(textwrap.fill(label, 16, break_long_words=False), fontsize=6.5)
         axes[0, c * n_cols].set_ylabel("truth", fontsize=6.5)
         axes[0, c * n_cols + n_cols // 2].set_title(f"{title}\nt={steps[n_cols // 2]}", fontsize=8)
     fig.tight_layout(w_pad=0.1, h_pad=0.2)
