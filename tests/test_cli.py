@@ -332,6 +332,30 @@ def test_after_ctrl_c_the_command_that_resumes_is_printed(in_tmp: Path, capsys, 
     assert getattr(again, "resume", True) and not getattr(again, "force", False)
 
 
+def test_until_converged_resumed_past_the_recipe_adds_one_cycle_at_a_time(in_tmp: Path, capsys,
+                                                                          monkeypatch) -> None:
+    import motionseg.__main__ as cli
+    from motionseg.train import History
+
+    asked: list[int] = []
+
+    def fake_train(cfg, out, *args, **kwargs):
+        # a run that already stands at step 3,000 when resumed; its curve flattens after step 3,500
+        asked.append(cfg.steps)
+        last = max(cfg.steps, 3000)
+        steps = list(range(100, last + 1, 100))
+        return None, History(step=steps, val_step=steps, val_mse=[1 / min(s, 3500) for s in steps])
+
+    monkeypatch.setattr(cli, "train", fake_train)
+    assert main(["train", "zero_param", "--resume", "--until-converged"]) == 0
+    recipe = zoo.training_config("zero_param", "quick")
+    assert asked[0] == recipe.steps < 3000 and len(asked) > 2
+    assert asked[1:] == [3000 + k * recipe.cycle_steps for k in range(1, len(asked))]
+    judged = [line for line in capsys.readouterr().out.splitlines() if "better than at 3/4" in line]
+    assert len(judged) == len(asked) and len({line.split(":")[0] for line in judged}) == len(judged)
+    assert judged[-1].endswith(": converged")
+
+
 def _no_work(monkeypatch) -> None:
     """Make every command fail loudly once it starts its work (training, evaluation, stress run)."""
     import motionseg.__main__ as cli

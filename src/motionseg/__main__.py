@@ -122,7 +122,9 @@ def _train(args: argparse.Namespace) -> None:
         left = None if limit is None else limit - (time.perf_counter() - started)
         if left is not None and left <= 0:
             break
-        cfg = replace(cfg, steps=cfg.steps + cfg.cycle_steps)
+        # a resumed run may already be past the recipe's steps: one cycle beyond where it stands,
+        # not one beyond the recipe (that re-judged the same curve once per cycle it lagged)
+        cfg = replace(cfg, steps=max(cfg.steps, done) + cfg.cycle_steps)
         _, history = train(cfg, out, resume=True, time_limit=left)
         done = history.step[-1] if history.step else 0
     if done < cfg.steps:
