@@ -4,9 +4,11 @@ Tiny runs (a few steps of batch 2 at 64 x 64) keep this file fast on two CPU cor
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -212,7 +214,15 @@ def test_init_from_zero_param(tmp_path: Path) -> None:
     fresh = zoo.build("learnable_plus")
     for k in ("mix_alpha", "mix_fg", "mix_bg"):
         assert torch.equal(model.gains[k].detach(), fresh.gains[k].detach()), k
-    assert read(tmp_path / "learnable_plus" / "checkpoint.pt")["provenance"]["init_from"] == str(src)
+    prov = read(tmp_path / "learnable_plus" / "checkpoint.pt")["provenance"]
+    assert prov["init_from"] == str(src)
+    # the weights taken are named by step and sha256: the source may be trained on later
+    assert prov["init_weights"] == {"model": "zero_param_plus", "step": 4,
+                                    "sha256": hashlib.sha256(src.read_bytes()).hexdigest()}
+    # a resumed run keeps the record of where the first run started
+    cfg2 = replace(cfg, steps=2)
+    train.train(cfg2, tmp_path / "learnable_plus" / "checkpoint.pt", resume=True, progress=False, device=CPU)
+    assert read(tmp_path / "learnable_plus" / "checkpoint.pt")["provenance"]["init_weights"] == prov["init_weights"]
 
 
 def test_init_from_falls_back_to_the_committed_checkpoint(tmp_path: Path) -> None:

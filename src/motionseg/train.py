@@ -309,8 +309,14 @@ def _validation_frames(cfg: TrainConfig) -> Tensor:
                                                 **(cfg.data_options or {}))["frames"])
 
 
-def _init_from(model: nn.Module, cfg: TrainConfig, out: Path) -> str:
-    """Start from the gains of ``cfg.init_from``: the run's own results folder, else ``results/``."""
+def _init_from(model: nn.Module, cfg: TrainConfig, out: Path) -> tuple[str, dict[str, Any]]:
+    """Start from the gains of ``cfg.init_from``: the run's own results folder, else ``results/``.
+
+    Returns the source's path and what identifies the weights taken: the training step they
+    come from, their validation MSE where the source kept its best step, and the file's sha256
+    (the source may be trained on later; the path alone would then name other weights).
+    """
+    import hashlib
     from . import zoo
     assert cfg.init_from is not None
     candidates = [zoo.checkpoint_path(cfg.init_from, out.parent.parent), zoo.checkpoint_path(cfg.init_from)]
@@ -319,7 +325,12 @@ def _init_from(model: nn.Module, cfg: TrainConfig, out: Path) -> str:
     missing = model.load_state_dict(ckpt["state_dict"], strict=False)
     if missing.unexpected_keys:
         raise ValueError(f"{cfg.init_from} has parameters that {cfg.model} lacks: {missing.unexpected_keys}")
-    return str(source)
+    selected = ckpt.get("selected") or {}
+    weights: dict[str, Any] = {"model": cfg.init_from, "step": int(selected.get("step", ckpt.get("step", 0))),
+                               "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    if "val_mse" in selected:
+        weights["val_mse"] = float(selected["val_mse"])
+    return str(source), weights
 
 
 class _CtrlC:
@@ -397,7 +408,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
     scheduler = make_scheduler(optimizer, cfg)
     history, step, wall = History(), 0, 0.0
     runs: list[dict[str, Any]] = []
-    init_source = None
+    init_source, init_weights = None, None
     compact_state = None
     estimated_seconds = 0
     best: _Best | None = None  # the validated weights with the lowest MSE so far
@@ -422,6 +433,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
         wall = float(prov.get("wall_seconds", 0.0))
         runs = list(prov.get("runs", []))
         init_source = prov.get("init_from")
+        init_weights = prov.get("init_weights")
         estimated_seconds = int(prov.get("val_seconds_estimated", 0))
         missing = len(history.val_step) - len(history.val_seconds)
         if missing > 0:  # written before val_seconds existed: in proportion to the steps
@@ -429,7 +441,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
             history.val_seconds = [round(s * per_step, 1) for s in history.val_step[:missing]] + history.val_seconds
             estimated_seconds += missing
     elif cfg.init_from:
-        init_source = _init_from(model, cfg, out)
+        init_source, init_weights = _init_from(model, cfg, out)
     if step >= cfg.steps:
         return model, history
     pin = cfg.pin_memory and device.type == "cuda"
@@ -459,6 +471,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
         prov["runs"] = runs + [this_run]
         if init_source is not None:
             prov["init_from"] = init_source
+        if init_weights is not None:
+            prov["init_weights"] = init_weights
         if estimated_seconds:
             prov["val_seconds_estimated"] = estimated_seconds  # the first entries of history.val_seconds
         checkpoint.save(out, model, cfg.model, cfg.size, step=step, config=asdict(cfg), history=asdict(history),
