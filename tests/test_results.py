@@ -137,3 +137,16 @@ def test_the_selected_step_phrase_says_lowest_only_when_it_is() -> None:
     phrase = results.selected_phrase(last)
     assert "step 300" in phrase and "lower at step 200" in phrase and "lowest" not in phrase
     assert results.selected_phrase(SimpleNamespace(history={}, selected_step=None)) == ""
+
+
+def test_the_init_phrase_names_the_step_and_validation_mse_of_the_source() -> None:
+    from types import SimpleNamespace
+
+    from motionseg import results
+    weights = {"model": "zero_param", "step": 3600, "val_mse": 0.0015754, "sha256": "0" * 64}
+    phrase = results.init_phrase(SimpleNamespace(provenance={"init_from": "r/zero_param/checkpoint.pt",
+                                                             "init_weights": weights}))
+    assert phrase == "It started from the weights zero_param had at step 3,600 (validation MSE 0.001575)."
+    older = results.init_phrase(SimpleNamespace(provenance={"init_from": "/x/r/zero_param/checkpoint.pt"}))
+    assert "zero_param/checkpoint.pt" in older and "step" not in older
+    assert results.init_phrase(SimpleNamespace(provenance={})) == ""

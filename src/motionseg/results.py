@@ -88,6 +88,24 @@ def selected_phrase(model: Any) -> str:
             f"{best:,}, whose weights were not kept: that part of the run predates keeping the best weights.")
 
 
+def init_phrase(model: Any) -> str:
+    """A sentence on which weights a model trained from another one started from (chapters' prose).
+
+    Runs that record them (provenance ``init_weights``) name the source's step and validation MSE;
+    older runs only the source's file; a model trained from its own start gives "".
+    """
+    prov = getattr(model, "provenance", {}) or {}
+    weights = prov.get("init_weights")
+    if weights:
+        where = f"the weights {weights['model']} had at step {weights['step']:,}"
+        if "val_mse" in weights:
+            where += f" (validation MSE {weights['val_mse']:.6f})"
+        return f"It started from {where}."
+    if prov.get("init_from"):
+        return f"It started from the weights in `{Path(prov['init_from']).parent.name}/{Path(prov['init_from']).name}` of its run."
+    return ""
+
+
 class ResultsFileError(ValueError):
     """A results file that cannot be read or does not hold what it should (the message names it)."""
 
