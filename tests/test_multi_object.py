@@ -56,6 +56,20 @@ def test_one_digit_leaves_the_second_layer_empty() -> None:
     assert ((pred - x[:, 10:]) ** 2).mean() < ((x[:, 9:10] - x[:, 10:]) ** 2).mean() / 5
 
 
+def test_given_first_masks_replace_the_evidence_masks(two_digits) -> None:
+    # the analysis hook of benchmarks/multi_object_masks.py: the passes start from the masks given
+    x = two_digits["frames"][:, :10]
+    model = MultiObject().eval()
+    with torch.no_grad():
+        own, _ = model.estimate(x)
+        empty, _ = model.estimate(x, first_alpha=torch.zeros_like(own.alpha))
+        again, _ = model.estimate(x, first_alpha=model.first_masks(x, own.velocity, own.present))
+    assert torch.equal(again.alpha, own.alpha)
+    assert not torch.allclose(empty.alpha, own.alpha, atol=1e-3)
+    with pytest.raises(ValueError, match=r"first_alpha must be B x K x H x W"):
+        model.estimate(x, first_alpha=torch.zeros(x.shape[0], 3, *x.shape[-2:]))
+
+
 def _crossing(front: str, layers: bool = False):
     """Two opaque textured squares crossing over a texture (overlapping from frame 5); ``front``
     ("bright" or "dark") is drawn last. With ``layers``: also the true layers at frame 9

@@ -145,12 +145,22 @@ class MultiObject(ZeroParamPlus):
             bg = self.fill_background(bg, seen)
         return bg, seen
 
-    def estimate(self, x: Tensor) -> tuple[ObjectLayers, list[list[tuple[Tensor, Tensor, int]]]]:
-        """The layers after the seed frames, and each layer's templates for the roll-out."""
+    def estimate(self, x: Tensor, first_alpha: Tensor | None = None
+                 ) -> tuple[ObjectLayers, list[list[tuple[Tensor, Tensor, int]]]]:
+        """The layers after the seed frames, and each layer's templates for the roll-out.
+
+        ``first_alpha`` (B x K x H x W at the last seed frame, for analysis) replaces the masks
+        from motion evidence (step 2): e.g. the true masks, to see what steps 3 and 4 make of them.
+        """
         o = self.options
         b, s, h, w = x.shape
         velocity, present = self.measure_motions(x)
-        alpha = self.first_masks(x, velocity, present)
+        if first_alpha is None:
+            alpha = self.first_masks(x, velocity, present)
+        elif first_alpha.shape != (b, o.objects, h, w):
+            raise ValueError(f"first_alpha must be B x K x H x W = {(b, o.objects, h, w)}, got {tuple(first_alpha.shape)}")
+        else:
+            alpha = first_alpha.to(x.dtype) * present[:, :, None, None].to(x.dtype)
         premult = alpha * x[:, -1:, :, :]
         bg, seen = x[:, -1], torch.zeros_like(x[:, -1])
         templates: list[list[tuple[Tensor, Tensor, int]]] = []

@@ -22,7 +22,7 @@ def plot_object_layers(frames: np.ndarray, premult: torch.Tensor, alpha: torch.T
     """
     k = len(order)
     n_rows, n_cols = 1 + 2 * k, len(steps) + 1
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(0.95 * n_cols + 0.9, 0.95 * n_rows + 0.2), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.45 * n_cols + 1.0, 1.45 * n_rows + 0.3), squeeze=False)
     for j, t in enumerate(steps):
         _img(axes[0, j], frames[t], f"t={t}")
         for place, layer in enumerate(order):
@@ -31,11 +31,11 @@ def plot_object_layers(frames: np.ndarray, premult: torch.Tensor, alpha: torch.T
     _img(axes[0, -1], bg, "BG")
     for ax in axes[1:, -1]:
         ax.axis("off")
-    axes[0, 0].set_ylabel("frame", fontsize=8)
+    axes[0, 0].set_ylabel("frame", fontsize=9)
     for place, layer in enumerate(order):
         name = "front" if place == 0 else "back" if place == k - 1 else f"{place + 1}."
         speed = "" if velocity is None else "\n({:+.1f}, {:+.1f}) px/f".format(*velocity[layer].tolist())
-        axes[1 + 2 * place, 0].set_ylabel(f"layer {layer + 1}, {name}{speed}", fontsize=7)
-        axes[2 + 2 * place, 0].set_ylabel(f"A of layer {layer + 1}", fontsize=7)
+        axes[1 + 2 * place, 0].set_ylabel(f"layer {layer + 1}, {name}{speed}", fontsize=8)
+        axes[2 + 2 * place, 0].set_ylabel(f"A of layer {layer + 1}", fontsize=8)
     fig.tight_layout(h_pad=0.3, w_pad=0.3)
     return fig

@@ -1,0 +1,73 @@
+"""Where the multi-object model's masks go wrong (issue 25): ``python benchmarks/multi_object_masks.py``
+
+On two-digit validation sequences (training split, seed 1000: not the test set), the per-object
+mask IoU at the last seed frame after each step of :class:`motionseg.multi_object.MultiObject`:
+
+* ``first_masks``: the masks from motion-compensated evidence (step 2);
+* ``final``: after the least-squares passes over background and layers (step 3), as the model runs;
+* ``final_from_true_masks``: the same passes started from the true masks instead of step 2's
+  (each layer given the mask of the object whose velocity is nearest its own).
+
+If the passes keep true masks nearly intact but do not repair step 2's, the first masks are what
+limits the IoU. Also the velocities: the share of moving objects with a layer within 0.3
+px/frame of their own. Writes ``results/benchmarks/multi_object_masks.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from motionseg import config, data, metrics, zoo
+from motionseg.evaluate import _objects_at
+from motionseg.train import provenance, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mask_stages(n: int = 200, batch_size: int = 50, seed: int = 1000) -> dict[str, Any]:
+    """Mean per-object IoU after each step, on ``n`` two-digit validation sequences."""
+    model = zoo.load("multi_object")
+    ious: dict[str, list[float]] = {"first_masks": [], "final": [], "final_from_true_masks": []}
+    near, moving_total = 0, 0
+    for batch in data.iter_batches(n, batch_size, "train", seed, n_digits=2):
+        x = torch.from_numpy(batch["frames"])[:, :10]
+        true_alpha, true_velocity = _objects_at(batch, x.shape[1] - 1)
+        moving = true_velocity.norm(dim=-1) > 0
+        with torch.no_grad():
+            velocity, present = model.measure_motions(x)
+            first = model.first_masks(x, velocity, present)
+            final, _ = model.estimate(x)
+            # each layer starts from the true mask of the object whose velocity is nearest its own
+            nearest = (velocity[:, :, None] - true_velocity[:, None].to(velocity.dtype)).norm(dim=-1).argmin(-1)
+            given = true_alpha.to(x.dtype).gather(1, nearest[:, :, None, None].expand(-1, -1, *true_alpha.shape[-2:]))
+            from_true, _ = model.estimate(x, first_alpha=given)
+        for key, alpha in (("first_masks", first), ("final", final.alpha), ("final_from_true_masks", from_true.alpha)):
+            ious[key] += metrics.match_objects(alpha, true_alpha)[0][moving].tolist()
+        gap = (true_velocity[:, :, None].to(velocity.dtype) - velocity[:, None]).norm(dim=-1)
+        gap = torch.where(present[:, None], gap, torch.full_like(gap, float("inf"))).min(-1).values
+        near += int((gap[moving] < 0.3).sum())
+        moving_total += int(moving.sum())
+    out: dict[str, Any] = {k: sum(v) / len(v) for k, v in ious.items()}
+    out.update(velocity_within_0_3=near / moving_total, moving_objects=moving_total, n=n, split="train", seed=seed)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "multi_object_masks.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    result = mask_stages(args.n)
+    print({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()})
+    result["provenance"] = provenance(config.device(), time.perf_counter() - start)
+    write_json(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
