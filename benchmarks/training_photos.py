@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="zero_param")
     parser.add_argument("--before", default="f7d6b87", help="commit whose committed weights are compared")
-    parser.add_argument("--n", type=int, default=128)
+    parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "training_photos.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
