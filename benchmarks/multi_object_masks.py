@@ -41,14 +41,16 @@ def mask_stages(n: int = 200, batch_size: int = 50, seed: int = 1000) -> dict[st
             velocity, present = model.measure_motions(x)
             first = model.first_masks(x, velocity, present)
             final, _ = model.estimate(x)
+            # B x K x M: each layer's velocity against each object's
+            gap = (velocity[:, :, None] - true_velocity[:, None].to(velocity.dtype)).norm(dim=-1)
             # each layer starts from the true mask of the object whose velocity is nearest its own
-            nearest = (velocity[:, :, None] - true_velocity[:, None].to(velocity.dtype)).norm(dim=-1).argmin(-1)
+            nearest = gap.argmin(-1)
             given = true_alpha.to(x.dtype).gather(1, nearest[:, :, None, None].expand(-1, -1, *true_alpha.shape[-2:]))
             from_true, _ = model.estimate(x, first_alpha=given)
         for key, alpha in (("first_masks", first), ("final", final.alpha), ("final_from_true_masks", from_true.alpha)):
             ious[key] += metrics.match_objects(alpha, true_alpha)[0][moving].tolist()
-        gap = (true_velocity[:, :, None].to(velocity.dtype) - velocity[:, None]).norm(dim=-1)
-        gap = torch.where(present[:, None], gap, torch.full_like(gap, float("inf"))).min(-1).values
+        # per object, the nearest velocity of a layer that found a moving object
+        gap = torch.where(present[:, :, None], gap, torch.full_like(gap, float("inf"))).min(1).values
         near += int((gap[moving] < 0.3).sum())
         moving_total += int(moving.sum())
     out: dict[str, Any] = {k: sum(v) / len(v) for k, v in ious.items()}

@@ -102,7 +102,8 @@ def init_phrase(model: Any) -> str:
             where += f" (validation MSE {weights['val_mse']:.6f})"
         return f"It started from {where}."
     if prov.get("init_from"):
-        return f"It started from the weights in `{Path(prov['init_from']).parent.name}/{Path(prov['init_from']).name}` of its run."
+        source = Path(prov["init_from"])
+        return f"It started from the weights in `{source.parent.name}/{source.name}` of its run."
     return ""
 
 

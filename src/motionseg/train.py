@@ -316,18 +316,18 @@ def _init_from(model: nn.Module, cfg: TrainConfig, out: Path) -> tuple[str, dict
     come from, their validation MSE where the source kept its best step, and the file's sha256
     (the source may be trained on later; the path alone would then name other weights).
     """
-    import hashlib
     from . import zoo
     assert cfg.init_from is not None
-    candidates = [zoo.checkpoint_path(cfg.init_from, out.parent.parent), zoo.checkpoint_path(cfg.init_from)]
-    source = next((p for p in candidates if p.is_file()), candidates[0])
+    roots = (out.parent.parent, None)  # None: the committed results
+    root = next((r for r in roots if zoo.checkpoint_path(cfg.init_from, r).is_file()), roots[0])
+    source = zoo.checkpoint_path(cfg.init_from, root)
     ckpt = checkpoint.read(source, expect_model=cfg.init_from)
     missing = model.load_state_dict(ckpt["state_dict"], strict=False)
     if missing.unexpected_keys:
         raise ValueError(f"{cfg.init_from} has parameters that {cfg.model} lacks: {missing.unexpected_keys}")
     selected = ckpt.get("selected") or {}
     weights: dict[str, Any] = {"model": cfg.init_from, "step": int(selected.get("step", ckpt.get("step", 0))),
-                               "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+                               "sha256": zoo.weights_sha256(cfg.init_from, root)}  # as evaluate records it
     if "val_mse" in selected:
         weights["val_mse"] = float(selected["val_mse"])
     return str(source), weights
