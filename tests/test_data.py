@@ -527,6 +527,75 @@ def test_stl10_missing_file(tmp_path: Path) -> None:
         make_sequences(1, split="test", size=64, backgrounds=Backgrounds(str(tmp_path)))
 
 
+# --------------------------------------------------------------------------- held-out photos
+
+
+def _photo_values(monkeypatch: pytest.MonkeyPatch, split: str = "train") -> dict[str, float]:
+    """Make each bundled photo of ``split`` one flat grey level, so a background names its photo."""
+    values = {name: (i + 1) / 20 for i, name in enumerate(D.PHOTOS[split])}
+    flat = tuple(np.full((120, 130), v, np.float32) for v in values.values())
+    monkeypatch.setattr(D, "_skimage_photos", lambda s: flat if s == split else pytest.fail("other split"))
+    return values
+
+
+def _photos_used(out: dict[str, np.ndarray], values: dict[str, float]) -> set[str]:
+    levels = 1 - out["bg"][:, 0, 0, 0]
+    return {min(values, key=lambda n: abs(values[n] - v)) for v in levels}
+
+
+def test_held_out_photos_are_a_part_of_the_training_photos() -> None:
+    assert set(D.HELD_OUT_PHOTOS) < set(D.PHOTOS["train"]) and D.PHOTO_SETS[0] == "all"
+
+
+def test_photo_sets_divide_the_training_photos(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = _photo_values(monkeypatch)
+    held = _photos_used(make_sequences(30, "train", seed=3, size=64, photo_set="held_out"), values)
+    assert held == set(D.HELD_OUT_PHOTOS)  # all three, and no other
+    fit = _photos_used(make_sequences(60, "train", seed=3, size=64, photo_set="fit"), values)
+    assert not fit & set(D.HELD_OUT_PHOTOS) and len(fit) >= 7
+    every = _photos_used(make_sequences(60, "train", seed=3, size=64), values)
+    assert every & set(D.HELD_OUT_PHOTOS) and every - set(D.HELD_OUT_PHOTOS)
+
+
+def test_photo_set_all_is_the_default_data_byte_for_byte() -> None:
+    a, b = make_sequences(2, "train", seed=5), make_sequences(2, "train", seed=5, photo_set="all")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    fit = make_sequences(2, "train", seed=5, photo_set="fit")
+    # only the background's photo changes: digits, velocities and masks stay
+    assert np.array_equal(a["alpha"], fit["alpha"]) and np.array_equal(a["velocity"], fit["velocity"])
+
+
+def test_stl10_holds_out_every_tenth_image(tmp_path: Path) -> None:
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    # image i is flat grey level i (23 images: 0, 10 and 20 are held out)
+    np.repeat(np.arange(23, dtype=np.uint8), 3 * 96 * 96).tofile(folder / "train_X.bin")
+    source = Backgrounds(str(tmp_path))
+
+    def images(photo_set: str) -> set[int]:
+        out = make_sequences(40, "train", seed=1, size=64, backgrounds=source, photo_set=photo_set)
+        return {int(round((1 - v) * 255)) for v in out["bg"][:, 0, 0, 0]}
+
+    assert images("held_out") == {0, 10, 20}
+    fit = images("fit")
+    assert not fit & {0, 10, 20} and fit <= set(range(1, 23)) and len(fit) >= 12
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(split="test", photo_set="fit"), "the test split has only photo_set 'all'"),
+    (dict(split="train", photo_set="validation"), "unknown photo_set 'validation': allowed are all, fit, held_out"),
+    (dict(split="train", photo_set="held_out", background="textures"), "but background is 'textures'"),
+])
+def test_bad_photo_set(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_sequences(1, size=64, **options)
+    split = options.pop("split")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        D.MovingMNIST(1, split, size=64, **options)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        D.iter_batches(1, 1, split, size=64, **options)
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -432,3 +432,24 @@ def test_data_options_reach_training_and_validation_data(tmp_path) -> None:
         train.train(tiny(data_options={"digits": 2}), tmp_path / "x" / "checkpoint.pt", device=CPU, progress=False)
     with pytest.raises(ValueError, match="n_digits 9 is out of range"):
         train.train(tiny(data_options={"n_digits": 9}), tmp_path / "y" / "checkpoint.pt", device=CPU, progress=False)
+
+
+def test_validation_can_hold_out_the_photos_training_sees(tmp_path) -> None:
+    cfg = tiny(data_options={"photo_set": "fit"}, val_data_options={"photo_set": "held_out"})
+    assert train.validation_options(cfg) == {"photo_set": "held_out"}
+    held = data.make_sequences(2, "train", seed=cfg.seed + 1000, size=SIZE, photo_set="held_out")["frames"]
+    fit = data.make_sequences(2, "train", seed=cfg.seed + 1000, size=SIZE, photo_set="fit")["frames"]
+    assert np.array_equal(train._validation_frames(cfg).numpy(), held) and not np.array_equal(held, fit)
+    item = train._StepData(cfg, 0, 1)[0]
+    assert torch.equal(item, data.MovingMNIST(cfg.n_train, "train", cfg.seed, size=SIZE, photo_set="fit")[0]["frames"])
+    # validation's options go over the training ones, key by key
+    both = tiny(data_options={"n_digits": 2, "photo_set": "fit"}, val_data_options={"photo_set": "held_out"})
+    assert train.validation_options(both) == {"n_digits": 2, "photo_set": "held_out"}
+    out = tmp_path / "zero_param" / "checkpoint.pt"
+    train.train(cfg, out, device=CPU, progress=False)
+    assert torch.load(out, weights_only=False)["config"]["val_data_options"] == {"photo_set": "held_out"}
+    with pytest.raises(ValueError, match=r"unknown val_data_options \['photos'\]: allowed are"):
+        train.train(tiny(val_data_options={"photos": "x"}), tmp_path / "x" / "checkpoint.pt", device=CPU, progress=False)
+    with pytest.raises(ValueError, match="photo_set 'held_out' selects photos, but background is 'grey'"):
+        train.train(tiny(data_options={"background": "grey"}, val_data_options={"photo_set": "held_out"}),
+                    tmp_path / "y" / "checkpoint.pt", device=CPU, progress=False)

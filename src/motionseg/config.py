@@ -98,6 +98,7 @@ class TrainConfig:
     init_from: str | None = None  # start from another model's trained gains (e.g. "zero_param")
     options: dict | None = None  # model options other than the defaults (our models)
     data_options: dict | None = None  # generator options of training and validation data (e.g. {"n_digits": 2})
+    val_data_options: dict | None = None  # validation's own, over data_options (e.g. {"photo_set": "held_out"})
     # -- the learning-rate schedule (part of what is trained: fixed for the life of a run) --
     schedule: str = "cyclic"  # "cyclic" (CyclicLR, lr_min..lr) or "cosine" (linear warm-up, cosine to lr_min)
     warmup_steps: int = 0  # "cosine" only: steps of the linear warm-up from lr_min to lr

@@ -70,6 +70,13 @@ PHOTOS = {
               "clock", "cell", "immunohistochemistry", "stereo_motorcycle", "page", "text"),
     "test": ("astronaut", "coffee", "chelsea", "rocket", "coins"),
 }
+# Held out of training by the ``photo_set`` option (``"fit"`` trains without them, ``"held_out"``
+# validates on them alone): one scene, one texture and one microscope image, the kinds of photo the
+# training list holds, so that validation sees backgrounds that training did not. With STL-10, every
+# tenth image of the training files is held out instead.
+HELD_OUT_PHOTOS = ("stereo_motorcycle", "brick", "cell")
+PHOTO_SETS = ("all", "fit", "held_out")  # the first is the paper's: all of a split's photos
+STL10_HELD_OUT_EVERY = 10
 STL10_FILES = {"train": ("train_X.bin", "unlabeled_X.bin"), "test": ("test_X.bin",)}
 STL10_IMAGE_BYTES = 3 * 96 * 96
 
@@ -235,6 +242,28 @@ def _stl10_images(split: str, folder: str) -> tuple[np.ndarray, ...]:
     return tuple(arrays)
 
 
+def _check_photo_set(split: str, photo_set: Any) -> None:
+    if photo_set not in PHOTO_SETS:
+        raise ValueError(f"unknown photo_set {photo_set!r}: allowed are {', '.join(PHOTO_SETS)} (paper: all)")
+    if photo_set != "all" and split != "train":
+        raise ValueError(f"photo_set {photo_set!r} divides the training photos; the {split} split has "
+                         "only photo_set 'all'")
+
+
+def _stl10_index(total: int, rng: np.random.Generator, photo_set: str) -> int:
+    """Image ``k`` of ``total``: any, or one kept for training, or one of every tenth (held out)."""
+    every = STL10_HELD_OUT_EVERY
+    held = -(-total // every)  # indices 0, every, 2 * every, ...
+    if photo_set == "all":
+        return int(rng.integers(total))
+    if photo_set == "held_out":
+        return every * int(rng.integers(held))
+    if total < 2:
+        raise DataFileError(f"photo_set 'fit' needs at least 2 STL-10 images (one is held out), found {total}")
+    j = int(rng.integers(total - held))  # the j-th index that is not a multiple of every
+    return j + j // (every - 1) + 1
+
+
 @dataclass(frozen=True)
 class Backgrounds:
     """Where background images come from: scikit-image photos or a real STL-10 folder."""
@@ -246,18 +275,26 @@ class Backgrounds:
         """The source named by ``MOTIONSEG_STL10_DIR`` now (read at each call), else the photos."""
         return cls(os.environ.get("MOTIONSEG_STL10_DIR") or None)
 
-    def sample(self, split: str, rng: np.random.Generator) -> np.ndarray:
-        """Return one 96 x 96 grayscale background in [0, 1] (not yet inverted)."""
+    def sample(self, split: str, rng: np.random.Generator, photo_set: str = "all") -> np.ndarray:
+        """Return one 96 x 96 grayscale background in [0, 1] (not yet inverted).
+
+        ``photo_set``: ``"all"`` photos of the split, or of the training split those kept
+        for training (``"fit"``) or held out for validation (``"held_out"``).
+        """
+        _check_photo_set(split, photo_set)
         if self.stl10_dir:
             # keyed by the resolved folder: a relative path follows the working directory
             arrays = _stl10_images(split, str(Path(self.stl10_dir).expanduser().resolve()))
             sizes = np.array([len(a) for a in arrays])
-            k = int(rng.integers(sizes.sum()))
+            k = _stl10_index(int(sizes.sum()), rng, photo_set)
             which = int(np.searchsorted(np.cumsum(sizes), k, side="right"))
             img = np.asarray(arrays[which][k - (sizes[:which].sum() if which else 0)])
             # STL-10 stores channel-first, column-major images
             return _to_gray(img.transpose(2, 1, 0))
         photos = _skimage_photos(split)
+        if photo_set != "all":
+            photos = tuple(ph for ph, name in zip(photos, PHOTOS[split])
+                           if (name in HELD_OUT_PHOTOS) == (photo_set == "held_out"))
         photo = photos[int(rng.integers(len(photos)))]
         h, w = photo.shape
         # a random square crop of random size, scaled to 96 x 96 like an STL-10 image
@@ -406,11 +443,12 @@ class _Options:
     foreground: str
     scale: float
     background: str
+    photo_set: str = "all"
 
 
 def _options(size: Any = SIZE, max_speed: Any = MAX_SPEED, *, n_frames: Any = N_FRAMES,
              bounce: Any = False, n_digits: Any = 1, foreground: Any = "digit", scale: Any = 1.0,
-             background: Any = "photos") -> _Options:
+             background: Any = "photos", photo_set: Any = "all") -> _Options:
     if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size % 2 or not 64 <= size <= 256:
         raise ValueError(f"unsupported size {size!r}: allowed are even integers from 64 to 256 (paper: 128)")
     n_frames = _check_int(n_frames, "n_frames", FRAMES_RANGE[0], FRAMES_RANGE[1] + 1,
@@ -429,6 +467,11 @@ def _options(size: Any = SIZE, max_speed: Any = MAX_SPEED, *, n_frames: Any = N_
     if (not isinstance(max_speed, (int, float, np.integer, np.floating)) or isinstance(max_speed, (bool, np.bool_))
             or not math.isfinite(max_speed) or max_speed < 0 or max_speed * SCALE != int(max_speed * SCALE)):
         raise ValueError(f"max_speed must be a multiple of 0.5 px/frame >= 0, got {max_speed!r}")
+    if photo_set not in PHOTO_SETS:
+        raise ValueError(f"unknown photo_set {photo_set!r}: allowed are {', '.join(PHOTO_SETS)} (paper: all)")
+    if photo_set != "all" and background != "photos":
+        raise ValueError(f"photo_set {photo_set!r} selects photos, but background is {background!r}: "
+                         "use background 'photos' or photo_set 'all'")
     steps = int(max_speed * SCALE)
     canvas = size * SCALE
     largest = _patch_side(MAX_DIGIT_SIDE, float(scale))
@@ -446,12 +489,12 @@ def _options(size: Any = SIZE, max_speed: Any = MAX_SPEED, *, n_frames: Any = N_
                          f"the digit would leave the frame; allowed are 0 to {limit} in 0.5 steps (paper: 2), "
                          "or bounce=True")
     return _Options(int(size), float(max_speed), n_frames, bool(bounce), n_digits, str(foreground),
-                    float(scale), str(background))
+                    float(scale), str(background), str(photo_set))
 
 
 def check_options(size: int = SIZE, max_speed: float = MAX_SPEED, *, n_frames: int = N_FRAMES,
                   bounce: bool = False, n_digits: int = 1, foreground: str = "digit", scale: float = 1.0,
-                  background: str = "photos") -> None:
+                  background: str = "photos", photo_set: str = "all") -> None:
     """Raise ``ValueError`` unless the options are a supported generator setting.
 
     * ``size``: even, 64 to 256 (paper: 128); ``max_speed``: a multiple of 0.5 px/frame,
@@ -459,10 +502,12 @@ def check_options(size: int = SIZE, max_speed: float = MAX_SPEED, *, n_frames: i
       bounce) or 4 px/frame (with bounce);
     * ``n_frames``: 2 to 100 (paper: 20); ``bounce``: bool (paper: False);
     * ``n_digits``: 1 to 4 objects (paper: 1); ``foreground``: one of ``FOREGROUNDS``;
-      ``scale``: 0.75 to 2 (paper: 1); ``background``: one of ``BACKGROUNDS``.
+      ``scale``: 0.75 to 2 (paper: 1); ``background``: one of ``BACKGROUNDS``;
+    * ``photo_set``: one of ``PHOTO_SETS`` (paper: all; the others need background photos
+      and the training split).
     """
     _options(size, max_speed, n_frames=n_frames, bounce=bounce, n_digits=n_digits,
-             foreground=foreground, scale=scale, background=background)
+             foreground=foreground, scale=scale, background=background, photo_set=photo_set)
 
 
 def _output_arrays(n: int, opts: _Options) -> dict[str, np.ndarray]:
@@ -510,7 +555,7 @@ def _background_canvas(rng: np.random.Generator, split: str, backgrounds: Backgr
     if opts.background == "grey":
         return np.full((canvas, canvas), 0.5, np.float32)
     if opts.background == "photos":
-        small = backgrounds.sample(split, rng)
+        small = backgrounds.sample(split, rng, opts.photo_set)
     elif opts.background == "noise":
         small = rng.random((96, 96), dtype=np.float32)
     else:
@@ -601,7 +646,7 @@ def make_sequences(n: int, split: str = "test", seed: int = 0, start: int = 0,
                    backgrounds: Backgrounds | None = None, size: int = SIZE,
                    max_speed: float = MAX_SPEED, *, n_frames: int = N_FRAMES, bounce: bool = False,
                    n_digits: int = 1, foreground: str = "digit", scale: float = 1.0,
-                   background: str = "photos") -> dict[str, np.ndarray]:
+                   background: str = "photos", photo_set: str = "all") -> dict[str, np.ndarray]:
     """Generate sequences ``start .. start+n-1`` of ``(split, seed)``.
 
     Returns a dict of float32 numpy arrays: ``frames``, ``alpha``, ``fg``, ``bg``
@@ -635,10 +680,14 @@ def make_sequences(n: int, split: str = "test", seed: int = 0, start: int = 0,
       option), ``"grey"`` (flat 0.5) or ``"textures"`` (procedural 96 x 96 textures:
       a plaid of two sinusoidal gratings, two-level ``skimage.data.binary_blobs`` or
       fractal 1/f noise; no photo, so none among the train or test ``PHOTOS``). All but
-      grey are resized to the canvas and inverted like an STL-10 image.
+      grey are resized to the canvas and inverted like an STL-10 image;
+    * ``photo_set``: ``"all"`` photos of the split, or (training split only) ``"fit"``:
+      the training photos but ``HELD_OUT_PHOTOS``, ``"held_out"``: those alone (with
+      STL-10: every tenth image held out). Training on ``"fit"`` and validating on
+      ``"held_out"`` keeps the validation backgrounds unseen.
     """
     opts = _options(size, max_speed, n_frames=n_frames, bounce=bounce, n_digits=n_digits,
-                    foreground=foreground, scale=scale, background=background)
+                    foreground=foreground, scale=scale, background=background, photo_set=photo_set)
     return _make(n, split, seed, start, backgrounds, opts)
 
 
@@ -652,6 +701,7 @@ def _make(n: Any, split: str, seed: Any, start: Any, backgrounds: Backgrounds | 
         raise ValueError(f"start + n = {start + n} is out of range: sequence indices must be below 2**63")
     seed = check_seed(seed)
     _check_split(split)
+    _check_photo_set(split, opts.photo_set)
     backgrounds = backgrounds or Backgrounds.default()
     # one MNIST source per call (the environment is read here, not per sequence)
     images = load_mnist(split)[0] if opts.foreground == "digit" else None
@@ -688,6 +738,7 @@ def iter_batches(n: int, batch_size: int, split: str = "test", seed: int = 0, **
     _check_split(split)
     backgrounds = options.pop("backgrounds", None)
     opts = _options(**options)
+    _check_photo_set(split, opts.photo_set)
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         for s in range(0, n, batch_size):
@@ -713,6 +764,7 @@ class MovingMNIST(torch.utils.data.Dataset):
         _check_split(split)
         self.seed = check_seed(seed)
         self.opts = _options(size, max_speed, **options)
+        _check_photo_set(split, self.opts.photo_set)
         self.split = split
         self.size, self.max_speed = self.opts.size, self.opts.max_speed
         self.backgrounds = backgrounds or Backgrounds.default()

@@ -303,10 +303,27 @@ class _StepData(torch.utils.data.Dataset):
         return self.base[(self.first + i) % len(self.base)]["frames"]
 
 
+def validation_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The generator options of a run's validation data: ``data_options`` with ``val_data_options`` over them."""
+    return {**(cfg.data_options or {}), **(cfg.val_data_options or {})}
+
+
 def _validation_frames(cfg: TrainConfig) -> Tensor:
     # validation draws from the training split with another seed: the test set stays unseen
     return torch.from_numpy(data.make_sequences(cfg.n_val, "train", seed=cfg.seed + 1000, size=cfg.size,
-                                                **(cfg.data_options or {}))["frames"])
+                                                **validation_options(cfg))["frames"])
+
+
+def _check_data_options(options: dict[str, Any] | None, size: int, name: str) -> None:
+    if not options:
+        return
+    if "size" in options:
+        raise ValueError(f"{name} may not set size: it is the training setting size")
+    try:
+        data.check_options(size, **options)
+    except TypeError:
+        allowed = [n for n in inspect.signature(data.check_options).parameters if n != "size"]
+        raise ValueError(f"unknown {name} {sorted(options)}: allowed are {', '.join(allowed)}") from None
 
 
 def _init_from(model: nn.Module, cfg: TrainConfig, out: Path) -> tuple[str, dict[str, Any]]:
@@ -394,14 +411,9 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
     commit = git_commit()
     torch.manual_seed(cfg.seed)
     config.check_train_config(cfg)
-    if cfg.data_options:
-        if "size" in cfg.data_options:
-            raise ValueError("data_options may not set size: it is the training setting size")
-        try:
-            data.check_options(cfg.size, **cfg.data_options)
-        except TypeError:
-            allowed = [n for n in inspect.signature(data.check_options).parameters if n != "size"]
-            raise ValueError(f"unknown data_options {sorted(cfg.data_options)}: allowed are {', '.join(allowed)}") from None
+    _check_data_options(cfg.data_options, cfg.size, "data_options")
+    _check_data_options(cfg.val_data_options, cfg.size, "val_data_options")
+    _check_data_options(validation_options(cfg), cfg.size, "data_options with val_data_options")
     model = (model or zoo.build(cfg.model, image_size=cfg.size, options=cfg.options)).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg)
