@@ -1,14 +1,14 @@
 """Does longer training fit the training photos? ``python benchmarks/training_photos.py``
 
-Our validation sequences (the training split with another seed, as training validates) share the
-13 training photos; the test sequences have 5 other photos. This evaluates the ``zero_param``
+The validation sequences of zero_param's earlier run (the training split with another seed) shared
+its 13 training photos; the test sequences have 5 other photos. This evaluates the ``zero_param``
 weights committed at two commits (``--before``, default: the weights of step 2,500 of the run that
 validated on all training photos; ``--after``, default: that run's weights of step 5,300; ``now``
-in the output) on the same sequences of four sets: validation
-(training photos), the test photos, procedural textures and flat grey (both test split, photos of
-neither split). Weights that are better on validation but worse on every set without a training
-photo have fitted the training photos. Nothing here chooses weights (the test set only reports);
-the finding made zero_param's recipe validate on photos held out from training (``photo_set``).
+in the output) on the same sequences of four sets: validation (training photos), the test photos,
+procedural textures and flat grey (both test split, photos of neither split). Weights that are
+better on validation but worse on every set without a training photo have fitted the training
+photos. Nothing here chooses weights (the test set only reports); the finding made zero_param's
+recipe validate on photos held out from training (``photo_set``).
 Writes ``results/benchmarks/training_photos.json``.
 """
 from __future__ import annotations
