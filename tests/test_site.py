@@ -231,6 +231,20 @@ def test_no_error_output(page: str) -> None:
     assert not problems, f"{page}:\n" + "\n".join(dict.fromkeys(problems))
 
 
+# What a reader sees where a glued string is shown with the wrong role ({glue:text} of a Markdown
+# object) or a cell's last expression is an object without a display: its Python repr.
+OBJECT_REPR = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_object_repr_in_the_text(page: str) -> None:
+    soup = _page(page)
+    for hidden in soup.select("script, style, .cell_input, details.hide"):
+        hidden.decompose()
+    found = sorted({m.group() for m in OBJECT_REPR.finditer(soup.get_text(" "))})
+    assert not found, f"{page}: Python object reprs in the page's text: {found}"
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_references_resolved(page: str) -> None:
     soup = _page(page)
