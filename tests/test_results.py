@@ -139,14 +139,29 @@ def test_the_selected_step_phrase_says_lowest_only_when_it_is() -> None:
     assert results.selected_phrase(SimpleNamespace(history={}, selected_step=None)) == ""
 
 
-def test_the_init_phrase_names_the_step_and_validation_mse_of_the_source() -> None:
+def test_the_init_phrase_names_the_step_and_validation_mse_of_the_source(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
     from motionseg import results
     weights = {"model": "zero_param", "step": 3600, "val_mse": 0.0015754, "sha256": "0" * 64}
     phrase = results.init_phrase(SimpleNamespace(provenance={"init_from": "r/zero_param/checkpoint.pt",
-                                                             "init_weights": weights}))
+                                                             "init_weights": weights}), tmp_path)
     assert phrase == "It started from the weights zero_param had at step 3,600 (validation MSE 0.001575)."
     older = results.init_phrase(SimpleNamespace(provenance={"init_from": "/x/r/zero_param/checkpoint.pt"}))
+    assert "not the committed" not in phrase  # no zero_param under that root: nothing to compare
     assert "zero_param/checkpoint.pt" in older and "step" not in older
     assert results.init_phrase(SimpleNamespace(provenance={})) == ""
+
+
+def test_the_init_phrase_says_when_the_source_was_trained_again(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from motionseg import results, zoo
+    source = zoo.checkpoint_path("zero_param", tmp_path)
+    source.parent.mkdir(parents=True)
+    source.write_bytes(b"the weights learnable started from")
+    weights = {"model": "zero_param", "step": 3600, "sha256": zoo.weights_sha256("zero_param", tmp_path)}
+    model = SimpleNamespace(provenance={"init_weights": weights})
+    assert results.init_phrase(model, tmp_path) == "It started from the weights zero_param had at step 3,600."
+    source.write_bytes(b"zero_param trained again")
+    assert "not the committed zero_param weights" in results.init_phrase(model, tmp_path)

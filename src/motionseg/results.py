@@ -88,11 +88,13 @@ def selected_phrase(model: Any) -> str:
             f"{best:,}, whose weights were not kept: that part of the run predates keeping the best weights.")
 
 
-def init_phrase(model: Any) -> str:
+def init_phrase(model: Any, root: Path | None = None) -> str:
     """A sentence on which weights a model trained from another one started from (chapters' prose).
 
-    Runs that record them (provenance ``init_weights``) name the source's step and validation MSE;
-    older runs only the source's file; a model trained from its own start gives "".
+    Runs that record them (provenance ``init_weights``) name the source's step and validation MSE,
+    and say so where the source's committed weights (under ``root``, default ``results/``) are no
+    longer those (their sha256 differs: the source was retrained since); older runs only the
+    source's file; a model trained from its own start gives "".
     """
     prov = getattr(model, "provenance", {}) or {}
     weights = prov.get("init_weights")
@@ -100,7 +102,12 @@ def init_phrase(model: Any) -> str:
         where = f"the weights {weights['model']} had at step {weights['step']:,}"
         if "val_mse" in weights:
             where += f" (validation MSE {weights['val_mse']:.6f})"
-        return f"It started from {where}."
+        sentence = f"It started from {where}."
+        source = zoo.weights_file(weights["model"], root)
+        if weights.get("sha256") and source.is_file() and zoo.weights_sha256(weights["model"], root) != weights["sha256"]:
+            sentence += (f" Those are not the committed {weights['model']} weights: {weights['model']} was trained "
+                         "again since, and this model has not been trained from its new weights yet.")
+        return sentence
     if prov.get("init_from"):
         source = Path(prov["init_from"])
         return f"It started from the weights in `{source.parent.name}/{source.name}` of its run."
