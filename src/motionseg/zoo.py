@@ -140,8 +140,10 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
         # lr 0.01 suits a start from zero_param's gains after 1,000 steps (validation 0.00243 at
         # step 100 from about 0.0029); from its gains after 3,600 steps (0.00158) it threw them away
         # (0.00464 at step 100, 0.00504 at step 200): a start that good is fine-tuned more gently
+        # Like zero_param's, its validation photos are held out of training.
         "full": dict(steps=1000, batch_size=16, n_train=64000, lr=0.002, cycle_steps=500, val_every=100,
-                     checkpoint_every=100, n_val=256, workers=1, init_from="zero_param"),
+                     checkpoint_every=100, n_val=256, workers=1, init_from="zero_param",
+                     data_options={"photo_set": "fit"}, val_data_options={"photo_set": "held_out"}),
     },
     "learnable_plus": {
         "quick": dict(steps=300, batch_size=8, n_train=2400, lr=0.01, cycle_steps=100, val_every=50,
