@@ -267,3 +267,49 @@ def test_the_layers_figure_shows_each_layer_front_first_with_its_mask() -> None:
     assert axes[1, 1].images[0].get_array().mean() == 1.0 and axes[3, 1].images[0].get_array().mean() == 0.0
     assert axes[0, 2].get_title() == "BG" and not axes[1, 2].axison
     plt.close(fig)
+
+
+def test_min_explained_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"option min_explained must be >= 0 \(0: off\), got -0.001"):
+        MultiOptions(min_explained=-0.001)
+    with pytest.raises(ValueError, match="option min_explained must be a finite number"):
+        MultiOptions(min_explained=float("nan"))
+
+
+def test_a_mask_spilled_past_the_object_is_not_explained_there() -> None:
+    # a flat dark square moving right by 1 px/frame over a textured background; the layer's mask
+    # covers the square and a 4-px ring around it, its premultiplied FG the square's value
+    torch.manual_seed(0)
+    s, n, side = 6, 48, 10
+    bg = torch.rand(n, n)
+    x = bg.expand(1, s, n, n).clone()
+    for t in range(s):
+        x[0, t, 18:18 + side, 10 + t:10 + t + side] = 0.1
+    model = MultiObject(MultiOptions(objects=1))
+    alpha = torch.zeros(1, 1, n, n)
+    alpha[0, 0, 14:32, 11:29] = 1.0  # the square at the last frame (x from 15 to 24) and a ring of 4 px
+    premult = 0.1 * alpha
+    velocity = torch.tensor([[[0.0, 1.0]]])
+    gain = model.explained(x, torch.fft.rfft2(x), premult, alpha, velocity, bg[None])[0, 0]
+    square = torch.zeros(n, n, dtype=torch.bool)
+    square[18:28, 15:25] = True
+    ring = alpha[0, 0].bool() & ~square
+    assert gain[square].min() > 0.05  # the layer explains the square far better than the background
+    assert gain[ring].max() < 0.0  # on the ring the background explains the frames, the layer does not
+
+
+def test_pruning_takes_the_mask_back_to_the_objects(two_digits) -> None:
+    from motionseg import metrics, zoo
+    from motionseg.stress import with_options
+    x = two_digits["frames"][:, :10]
+    true_alpha = two_digits["obj_alpha"][:, :, 9]
+    moving = two_digits["obj_velocity"].norm(dim=-1) > 0
+    iou, mse = {}, {}
+    for tau in (0.0, 0.002):
+        model = with_options(zoo.load("multi_object"), min_explained=tau)  # its trained gains
+        with torch.no_grad():
+            pred = model(x, 10)
+        iou[tau] = metrics.match_objects(model.layers.alpha, true_alpha)[0][moving].mean()
+        mse[tau] = ((pred - two_digits["frames"][:, 10:]) ** 2).mean()
+    assert iou[0.002] > iou[0.0] + 0.03, iou
+    assert mse[0.002] < 1.1 * mse[0.0], mse

@@ -22,6 +22,10 @@ It is our zero-parameter plus model's backward look (its smoothers), done per la
    layer covers it (each layer's mask moved back along its own velocity), then each layer's
    premultiplied FG and A by least squares over the seed frames aligned by its velocity, where
    the other layers' pixels weigh little (:meth:`ZeroParamPlus.smooth_layers` with ``hidden``).
+   With ``min_explained`` > 0 a layer then keeps a pixel only where it explains the aligned seed
+   frames better than the background alone (:meth:`MultiObject.explained`): the least squares
+   cannot decide a mask where the background does not vary, and kept the first masks' blurred
+   spill there.
 4. **Order.** Which layer is in front is not given: every order of the K layers composes the
    seed frames again, and each sequence keeps the order that explains them best (with K <= 4,
    at most 24 orders). Where the layers never overlap during the seed frames all orders tie and
@@ -61,6 +65,9 @@ class MultiOptions(PlusOptions):
     objects: int = 2  # K foreground layers, 1 to 4
     min_peak: float = 0.15  # correlation peak below which a layer stays empty (1 = one pure translation)
     separation: float = 2.0  # px between two peaks of the correlation surface (at the lag of the newest difference)
+    # a layer keeps a pixel only where it explains the aligned seed frames better than the background
+    # does, by at least this sum of squared residuals over the frames (0: off; see :meth:`explained`)
+    min_explained: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -70,6 +77,8 @@ class MultiOptions(PlusOptions):
             raise ValueError(f"option min_peak must lie in (0, 1), got {self.min_peak!r}")
         if not self.separation >= 0:
             raise ValueError(f"option separation must be >= 0 px, got {self.separation!r}")
+        if not self.min_explained >= 0:
+            raise ValueError(f"option min_explained must be >= 0 (0: off), got {self.min_explained!r}")
         if not (self.motion_from_differences and self.smooth_layers):
             raise ValueError("the multi-object model measures each layer's motion from the differences and "
                              "estimates its layers over the seed frames: options motion_from_differences and "
@@ -179,8 +188,50 @@ class MultiObject(ZeroParamPlus):
             alpha = torch.stack([t[0][1] for t in templates], 1) * keep
         templates = [[(pm * present[:, k, None, None], a * present[:, k, None, None], lag) for pm, a, lag in t]
                      for k, t in enumerate(templates)]
+        if o.min_explained > 0:
+            keep = self.explained(x, x_spectrum, premult, alpha, velocity, bg) >= o.min_explained
+            premult, alpha, templates = self.prune(keep, premult, alpha, velocity, templates)
         order = self.choose_order(x, premult, alpha, velocity, bg)
         return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
+
+    def explained(self, x: Tensor, x_spectrum: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor,
+                  bg: Tensor) -> Tensor:
+        """How much better each layer explains each pixel than the background alone: B x K x H x W.
+
+        Per layer, the seed frames aligned along its velocity to the last frame; the sum over the
+        frames of the squared residual of the background alone, minus that of the layer over the
+        background (frames where other layers cover the pixel weigh little, as in the least
+        squares). Where the background is flat, or the layer's mask spilled past the object, the
+        background explains the pixel as well and the difference is near 0: the least squares
+        cannot tell such pixels from the object's and keep the first mask's value there.
+        """
+        b, s, h, w = x.shape
+        cover = self.coverage(alpha, velocity, s)
+        bg_spectrum = torch.fft.rfft2(bg[:, None])
+        out = []
+        for k in range(velocity.shape[1]):
+            shift = (s - 1 - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, k, None, :]
+            xa = fourier.shift_spectrum(x_spectrum, shift, (h, w))
+            ba = fourier.shift_spectrum(bg_spectrum, shift, (h, w))
+            others = 1 - torch.cat([1 - cover[:, :k], 1 - cover[:, k + 1:]], 1).prod(1)
+            weight = fourth_power(1 - fourier.real_shift(others, shift).clamp(0.0, 1.0))
+            layer = premult[:, k, None] + (1 - alpha[:, k, None]) * ba
+            out.append((weight * ((xa - ba) ** 2 - (xa - layer) ** 2)).sum(1))
+        return torch.stack(out, 1)
+
+    @staticmethod
+    def prune(keep: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor,
+              templates: list[list[tuple[Tensor, Tensor, int]]]
+              ) -> tuple[Tensor, Tensor, list[list[tuple[Tensor, Tensor, int]]]]:
+        """Zero the layers where ``keep`` (B x K x H x W, at the last seed frame) is False, in every template."""
+        kept = keep.to(alpha.dtype)
+        pruned = []
+        for k, layer_templates in enumerate(templates):
+            pruned.append([])
+            for pm, a, lag in layer_templates:
+                here = kept[:, k] if lag == 0 else (fourier.fourier_shift(kept[:, k], -lag * velocity[:, k]) > 0.5).to(a.dtype)
+                pruned[-1].append((pm * here, a * here, lag))
+        return premult * kept, alpha * kept, pruned
 
     # -- 4. order ----------------------------------------------------------------------------------
     @staticmethod
