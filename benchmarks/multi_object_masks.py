@@ -4,7 +4,10 @@ On two-digit validation sequences (training split, seed 1000: not the test set),
 mask IoU at the last seed frame after each step of :class:`motionseg.multi_object.MultiObject`:
 
 * ``first_masks``: the masks from motion-compensated evidence (step 2);
-* ``final``: after the least-squares passes over background and layers (step 3), as the model runs;
+* ``before_pruning``: after the least-squares passes over background and layers (step 3), without
+  the pruning of pixels a layer does not explain better than the background (option
+  ``min_explained`` at 0);
+* ``final``: as the model runs (with its ``min_explained``);
 * ``final_from_true_masks``: the same passes started from the true masks instead of step 2's
   (each layer given the mask of the object whose velocity is nearest its own).
 
@@ -23,6 +26,7 @@ import torch
 
 from motionseg import config, data, metrics, zoo
 from motionseg.evaluate import _objects_at
+from motionseg.stress import with_options
 from motionseg.train import provenance, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def mask_stages(n: int = 200, batch_size: int = 50, seed: int = 1000) -> dict[str, Any]:
     """Mean per-object IoU after each step, on ``n`` two-digit validation sequences."""
     model = zoo.load("multi_object")
-    ious: dict[str, list[float]] = {"first_masks": [], "final": [], "final_from_true_masks": []}
+    unpruned = with_options(zoo.load("multi_object"), min_explained=0.0)
+    ious: dict[str, list[float]] = {"first_masks": [], "before_pruning": [], "final": [], "final_from_true_masks": []}
     near, moving_total = 0, 0
     for batch in data.iter_batches(n, batch_size, "train", seed, n_digits=2):
         x = torch.from_numpy(batch["frames"])[:, :10]
@@ -41,13 +46,15 @@ def mask_stages(n: int = 200, batch_size: int = 50, seed: int = 1000) -> dict[st
             velocity, present = model.measure_motions(x)
             first = model.first_masks(x, velocity, present)
             final, _ = model.estimate(x)
+            before, _ = unpruned.estimate(x)
             # B x K x M: each layer's velocity against each object's
             gap = (velocity[:, :, None] - true_velocity[:, None].to(velocity.dtype)).norm(dim=-1)
             # each layer starts from the true mask of the object whose velocity is nearest its own
             nearest = gap.argmin(-1)
             given = true_alpha.to(x.dtype).gather(1, nearest[:, :, None, None].expand(-1, -1, *true_alpha.shape[-2:]))
             from_true, _ = model.estimate(x, first_alpha=given)
-        for key, alpha in (("first_masks", first), ("final", final.alpha), ("final_from_true_masks", from_true.alpha)):
+        for key, alpha in (("first_masks", first), ("before_pruning", before.alpha), ("final", final.alpha),
+                           ("final_from_true_masks", from_true.alpha)):
             ious[key] += metrics.match_objects(alpha, true_alpha)[0][moving].tolist()
         # per object, the nearest velocity of a layer that found a moving object
         gap = torch.where(present[:, :, None], gap, torch.full_like(gap, float("inf"))).min(1).values

@@ -250,6 +250,10 @@ def test_the_targets_table_says_met_exactly_when_the_measured_value_meets_the_ta
     table = object_results.benchmark_table(_bench(0.0040, 0.81, 0.0003, 0.05))
     assert table.loc["two digits: multi_object K=2", "ms per sequence"] == pytest.approx(50)
     assert object_results.phrases(_bench(0.0041, 0.81, 0.0003, 0.06))["mo_two_ratio"] == pytest.approx(0.5)
+    good, poor = object_results.phrases(_bench(0.0040, 0.81, 0.0003, 0.05)), object_results.phrases(_bench(0.0040, 0.79, 0.0003, 0.05))
+    assert good["mo_iou_verdict"].startswith("meets") and poor["mo_iou_verdict"].startswith("misses")
+    assert good["mo_targets_verdict"] == "It meets all 4 targets of its issue."
+    assert poor["mo_targets_verdict"] == "It meets 3 of its 4 targets; it misses: two digits: per-object mask IoU."
 
 
 def test_the_layers_figure_shows_each_layer_front_first_with_its_mask() -> None:

@@ -65,4 +65,14 @@ def phrases(bench: dict[str, Any]) -> dict[str, Any]:
             "mo_two_epe": two[MODEL]["epe"], "mo_two_precision": two[MODEL]["precision"],
             "mo_two_recall": two[MODEL]["recall"], "mo_three_iou": three["multi_object K=3"]["iou"],
             "mo_two_front": two[MODEL]["front"], "mo_two_overlapping": two[MODEL]["overlapping_sequences"],
-            "mo_cost_ratio": _cost_ratio(bench)}
+            "mo_cost_ratio": _cost_ratio(bench),
+            "mo_iou_verdict": f"{'meets' if two[MODEL]['iou'] > IOU_TARGET else 'misses'} the second (above {IOU_TARGET})",
+            "mo_targets_verdict": _targets_sentence(targets(bench))}
+
+
+def _targets_sentence(frame: pd.DataFrame) -> str:
+    """"It meets all four targets" or which it misses (the chapter's summary)."""
+    missed = [str(t) for t, met in frame["met"].items() if met != "yes"]
+    if not missed:
+        return f"It meets all {len(frame)} targets of its issue."
+    return f"It meets {len(frame) - len(missed)} of its {len(frame)} targets; it misses: {'; '.join(missed)}."
