@@ -278,6 +278,11 @@ def test_min_explained_is_checked() -> None:
         MultiOptions(min_explained=-0.001)
     with pytest.raises(ValueError, match="option min_explained must be a finite number"):
         MultiOptions(min_explained=float("nan"))
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="option prune_rounds must be an integer >= 1"):
+            MultiOptions(prune_rounds=bad)
+    with pytest.raises(ValueError, match="option prune_min_seen must be >= 0 seed frames"):
+        MultiOptions(prune_min_seen=-1.0)
 
 
 def test_a_mask_spilled_past_the_object_is_not_explained_there() -> None:
@@ -294,7 +299,8 @@ def test_a_mask_spilled_past_the_object_is_not_explained_there() -> None:
     alpha[0, 0, 14:32, 11:29] = 1.0  # the square at the last frame (x from 15 to 24) and a ring of 4 px
     premult = 0.1 * alpha
     velocity = torch.tensor([[[0.0, 1.0]]])
-    gain = model.explained(x, torch.fft.rfft2(x), premult, alpha, velocity, bg[None])[0, 0]
+    gain, seen = (t[0, 0] for t in model.explained(x, torch.fft.rfft2(x), premult, alpha, velocity, bg[None]))
+    assert torch.allclose(seen, torch.full_like(seen, float(s)))  # one layer: no frame is hidden
     square = torch.zeros(n, n, dtype=torch.bool)
     square[18:28, 15:25] = True
     ring = alpha[0, 0].bool() & ~square

@@ -25,7 +25,9 @@ It is our zero-parameter plus model's backward look (its smoothers), done per la
    With ``min_explained`` > 0 a layer then keeps a pixel only where it explains the aligned seed
    frames better than the background alone (:meth:`MultiObject.explained`): the least squares
    cannot decide a mask where the background does not vary, and kept the first masks' blurred
-   spill there.
+   spill there. Pixels that the other layers hide in nearly every seed frame (less than
+   ``prune_min_seen`` frames' worth) are kept; ``prune_rounds`` rounds judge them again with the
+   other layers' masks pruned.
 4. **Order.** Which layer is in front is not given: every order of the K layers composes the
    seed frames again, and each sequence keeps the order that explains them best (with K <= 4,
    at most 24 orders). Where the layers never overlap during the seed frames all orders tie and
@@ -68,6 +70,8 @@ class MultiOptions(PlusOptions):
     # a layer keeps a pixel only where it explains the aligned seed frames better than the background
     # does, by at least this sum of squared residuals over the frames (0: off; see :meth:`explained`)
     min_explained: float = 0.0
+    prune_rounds: int = 3  # rounds of pruning, each with the other layers' masks as the last round left them
+    prune_min_seen: float = 0.25  # seed frames' worth of unhidden evidence below which a pixel is kept
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,6 +83,10 @@ class MultiOptions(PlusOptions):
             raise ValueError(f"option separation must be >= 0 px, got {self.separation!r}")
         if not self.min_explained >= 0:
             raise ValueError(f"option min_explained must be >= 0 (0: off), got {self.min_explained!r}")
+        if isinstance(self.prune_rounds, bool) or not isinstance(self.prune_rounds, int) or self.prune_rounds < 1:
+            raise ValueError(f"option prune_rounds must be an integer >= 1, got {self.prune_rounds!r}")
+        if not self.prune_min_seen >= 0:
+            raise ValueError(f"option prune_min_seen must be >= 0 seed frames, got {self.prune_min_seen!r}")
         if not (self.motion_from_differences and self.smooth_layers):
             raise ValueError("the multi-object model measures each layer's motion from the differences and "
                              "estimates its layers over the seed frames: options motion_from_differences and "
@@ -188,27 +196,32 @@ class MultiObject(ZeroParamPlus):
             alpha = torch.stack([t[0][1] for t in templates], 1) * keep
         templates = [[(pm * present[:, k, None, None], a * present[:, k, None, None], lag) for pm, a, lag in t]
                      for k, t in enumerate(templates)]
-        if o.min_explained > 0:
-            keep = self.explained(x, x_spectrum, premult, alpha, velocity, bg) >= o.min_explained
+        for _ in range(o.prune_rounds if o.min_explained > 0 else 0):
+            gain, seen = self.explained(x, x_spectrum, premult, alpha, velocity, bg)
+            # a pixel that other layers hide in nearly every seed frame cannot be judged: kept (and
+            # the next round, with the others' masks pruned, may see it)
+            keep = (gain >= o.min_explained) | (seen < o.prune_min_seen)
             premult, alpha, templates = self.prune(keep, premult, alpha, velocity, templates)
         order = self.choose_order(x, premult, alpha, velocity, bg)
         return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
 
     def explained(self, x: Tensor, x_spectrum: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor,
-                  bg: Tensor) -> Tensor:
-        """How much better each layer explains each pixel than the background alone: B x K x H x W.
+                  bg: Tensor) -> tuple[Tensor, Tensor]:
+        """How much better each layer explains each pixel than the background alone, and on how
+        many seed frames' worth of evidence: two B x K x H x W tensors.
 
         Per layer, the seed frames aligned along its velocity to the last frame; the sum over the
         frames of the squared residual of the background alone, minus that of the layer over the
         background (frames where other layers cover the pixel weigh little, as in the least
-        squares). Where the background is flat, or the layer's mask spilled past the object, the
-        background explains the pixel as well and the difference is near 0: the least squares
-        cannot tell such pixels from the object's and keep the first mask's value there.
+        squares), and the sum of those weights. Where the background is flat, or the layer's mask
+        spilled past the object, the background explains the pixel as well and the difference is
+        near 0: the least squares cannot tell such pixels from the object's and keep the first
+        mask's value there.
         """
         b, s, h, w = x.shape
         cover = self.coverage(alpha, velocity, s)
         bg_spectrum = torch.fft.rfft2(bg[:, None])
-        out = []
+        out, seen = [], []
         for k in range(velocity.shape[1]):
             shift = (s - 1 - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, k, None, :]
             xa = fourier.shift_spectrum(x_spectrum, shift, (h, w))
@@ -217,7 +230,8 @@ class MultiObject(ZeroParamPlus):
             weight = fourth_power(1 - fourier.real_shift(others, shift).clamp(0.0, 1.0))
             layer = premult[:, k, None] + (1 - alpha[:, k, None]) * ba
             out.append((weight * ((xa - ba) ** 2 - (xa - layer) ** 2)).sum(1))
-        return torch.stack(out, 1)
+            seen.append(weight.sum(1))
+        return torch.stack(out, 1), torch.stack(seen, 1)
 
     @staticmethod
     def prune(keep: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor,
