@@ -323,3 +323,19 @@ def test_pruning_takes_the_mask_back_to_the_objects(two_digits) -> None:
         mse[tau] = ((pred - two_digits["frames"][:, 10:]) ** 2).mean()
     assert iou[0.002] > iou[0.0] + 0.03, iou
     assert mse[0.002] < 1.1 * mse[0.0], mse
+
+
+def test_pixels_another_layer_hides_in_every_frame_count_as_unseen() -> None:
+    # two layers with the same velocity, layer 1's mask over all of layer 0's: layer 0's pixels are
+    # hidden in every seed frame, so there is nothing to judge them by (and pruning keeps them)
+    torch.manual_seed(1)
+    s, n = 5, 32
+    x = torch.rand(1, s, n, n)
+    alpha = torch.zeros(1, 2, n, n)
+    alpha[0, 0, 10:16, 10:16] = 1.0
+    alpha[0, 1, 6:20, 6:20] = 1.0
+    velocity = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])
+    model = MultiObject(MultiOptions(min_explained=0.002))
+    _, seen = model.explained(x, torch.fft.rfft2(x), 0.5 * alpha, alpha, velocity, x[:, -1])
+    assert seen[0, 0, 11:15, 11:15].max() < model.options.prune_min_seen
+    assert seen[0, 1, 7:9, 7:9].min() > s - 0.01  # layer 1 outside layer 0's square: hidden by nothing
