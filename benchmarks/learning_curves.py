@@ -41,7 +41,7 @@ def main() -> None:
         else:
             t = time.perf_counter()
             model = zoo.load(name, path).to(device)
-            val = train._validation_frames(cfg)
+            val = train.validation_frames(cfg)
             entry = {"step": step, "val_mse": train.validate(model, val, cfg.n_seed, device), "source": "measured",
                      "seconds": round(time.perf_counter() - t, 1)}
         entry["n_val"] = cfg.n_val

@@ -133,7 +133,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(uninterrupted, tmp_path:
 def test_training_lowers_the_validation_error(uninterrupted) -> None:
     # a short run of the paper's model lowers the error of its validation sequences
     model, history, _ = uninterrupted
-    val = train._validation_frames(tiny())
+    val = train.validation_frames(tiny())
     untrained = train.validate(zoo.build("zero_param"), val, 10, CPU)
     assert history.val_mse[-1] < untrained, (history.val_mse, untrained)
 

@@ -422,7 +422,7 @@ def test_data_options_reach_training_and_validation_data(tmp_path) -> None:
     cfg = tiny(data_options={"n_digits": 2})
     two = data.make_sequences(2, "train", seed=cfg.seed + 1000, size=SIZE, n_digits=2)["frames"]
     one = data.make_sequences(2, "train", seed=cfg.seed + 1000, size=SIZE)["frames"]
-    assert np.array_equal(train._validation_frames(cfg).numpy(), two) and not np.array_equal(two, one)
+    assert np.array_equal(train.validation_frames(cfg).numpy(), two) and not np.array_equal(two, one)
     item = train._StepData(cfg, 0, 1)[0]
     assert torch.equal(item, data.MovingMNIST(cfg.n_train, "train", cfg.seed, size=SIZE, n_digits=2)[0]["frames"])
     out = tmp_path / "zero_param" / "checkpoint.pt"
@@ -439,7 +439,7 @@ def test_validation_can_hold_out_the_photos_training_sees(tmp_path) -> None:
     assert train.validation_options(cfg) == {"photo_set": "held_out"}
     held = data.make_sequences(2, "train", seed=cfg.seed + 1000, size=SIZE, photo_set="held_out")["frames"]
     fit = data.make_sequences(2, "train", seed=cfg.seed + 1000, size=SIZE, photo_set="fit")["frames"]
-    assert np.array_equal(train._validation_frames(cfg).numpy(), held) and not np.array_equal(held, fit)
+    assert np.array_equal(train.validation_frames(cfg).numpy(), held) and not np.array_equal(held, fit)
     item = train._StepData(cfg, 0, 1)[0]
     assert torch.equal(item, data.MovingMNIST(cfg.n_train, "train", cfg.seed, size=SIZE, photo_set="fit")[0]["frames"])
     # validation's options go over the training ones, key by key

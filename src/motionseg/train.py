@@ -308,8 +308,11 @@ def validation_options(cfg: TrainConfig) -> dict[str, Any]:
     return {**(cfg.data_options or {}), **(cfg.val_data_options or {})}
 
 
-def _validation_frames(cfg: TrainConfig) -> Tensor:
-    # validation draws from the training split with another seed: the test set stays unseen
+def validation_frames(cfg: TrainConfig) -> Tensor:
+    """The validation sequences of a run (n_val x T x H x W): the training split, seed ``cfg.seed + 1000``.
+
+    The test set stays unseen; ``validation_options`` names their generator options.
+    """
     return torch.from_numpy(data.make_sequences(cfg.n_val, "train", seed=cfg.seed + 1000, size=cfg.size,
                                                 **validation_options(cfg))["frames"])
 
@@ -460,7 +463,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
     loader = torch.utils.data.DataLoader(_StepData(cfg, step * cfg.batch_size, (cfg.steps - step) * cfg.batch_size),
                                          batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers,
                                          pin_memory=pin, prefetch_factor=cfg.prefetch if cfg.workers else None)
-    val = _validation_frames(cfg)
+    val = validation_frames(cfg)
     bar = None
     if progress:
         from tqdm.auto import tqdm
