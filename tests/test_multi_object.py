@@ -299,7 +299,7 @@ def test_a_mask_spilled_past_the_object_is_not_explained_there() -> None:
     alpha[0, 0, 14:32, 11:29] = 1.0  # the square at the last frame (x from 15 to 24) and a ring of 4 px
     premult = 0.1 * alpha
     velocity = torch.tensor([[[0.0, 1.0]]])
-    gain, seen = (t[0, 0] for t in model.explained(x, torch.fft.rfft2(x), premult, alpha, velocity, bg[None]))
+    gain, seen = (t[0, 0] for t in model.explained(model.align(torch.fft.rfft2(x), bg[None], velocity), premult, alpha, velocity))
     assert torch.allclose(seen, torch.full_like(seen, float(s)))  # one layer: no frame is hidden
     square = torch.zeros(n, n, dtype=torch.bool)
     square[18:28, 15:25] = True
@@ -338,6 +338,25 @@ def test_pixels_another_layer_hides_in_every_frame_count_as_unseen() -> None:
     alpha[0, 1, 6:20, 6:20] = 1.0
     velocity = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])
     model = MultiObject(MultiOptions(min_explained=0.002))
-    _, seen = model.explained(x, torch.fft.rfft2(x), 0.5 * alpha, alpha, velocity, x[:, -1])
+    _, seen = model.explained(model.align(torch.fft.rfft2(x), x[:, -1], velocity), 0.5 * alpha, alpha, velocity)
     assert seen[0, 0, 11:15, 11:15].max() < model.options.prune_min_seen
     assert seen[0, 1, 7:9, 7:9].min() > s - 0.01  # layer 1 outside layer 0's square: hidden by nothing
+
+
+def test_the_other_layers_cover_is_seen_where_it_stood_in_each_aligned_frame() -> None:
+    # integer velocities, so every shift is an exact roll: layer 1's mask stood at frame t where
+    # its last-frame mask is rolled back by lag * v1; layer 0's aligned frame t is frame t rolled
+    # forward by lag * v0, so there the cover of layer 1 is its mask rolled by lag * (v0 - v1)
+    torch.manual_seed(2)
+    s, n = 5, 32
+    x = torch.rand(1, s, n, n)
+    alpha = torch.zeros(1, 2, n, n)
+    alpha[0, 0, 12:18, 12:18] = 1.0
+    alpha[0, 1, 4:10, 20:26] = 1.0
+    velocity = torch.tensor([[[1.0, 0.0], [0.0, -2.0]]])
+    model = MultiObject(MultiOptions(min_explained=0.002))
+    _, seen = model.explained(model.align(torch.fft.rfft2(x), x[:, -1], velocity), 0.5 * alpha, alpha, velocity)
+    for k, j in ((0, 1), (1, 0)):
+        expected = sum((1 - torch.roll(alpha[0, j], [int(v) for v in (s - 1 - t) * (velocity[0, k] - velocity[0, j])],
+                                       dims=(0, 1))) ** 4 for t in range(s))
+        torch.testing.assert_close(seen[0, k], expected, atol=1e-4, rtol=0)

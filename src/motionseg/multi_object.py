@@ -196,56 +196,79 @@ class MultiObject(ZeroParamPlus):
             alpha = torch.stack([t[0][1] for t in templates], 1) * keep
         templates = [[(pm * present[:, k, None, None], a * present[:, k, None, None], lag) for pm, a, lag in t]
                      for k, t in enumerate(templates)]
-        for _ in range(o.prune_rounds if o.min_explained > 0 else 0):
-            gain, seen = self.explained(x, x_spectrum, premult, alpha, velocity, bg)
-            # a pixel that other layers hide in nearly every seed frame cannot be judged: kept (and
-            # the next round, with the others' masks pruned, may see it)
-            keep = (gain >= o.min_explained) | (seen < o.prune_min_seen)
-            premult, alpha, templates = self.prune(keep, premult, alpha, velocity, templates)
+        if o.min_explained > 0:
+            aligned = self.align(x_spectrum, bg, velocity)
+            kept = torch.ones_like(alpha, dtype=torch.bool)
+            for _ in range(o.prune_rounds):
+                gain, seen = self.explained(aligned, premult, alpha, velocity)
+                # a pixel that other layers hide in nearly every seed frame cannot be judged: kept
+                # (and the next round, with the others' masks pruned, may see it)
+                kept &= (gain >= o.min_explained) | (seen < o.prune_min_seen)
+                premult, alpha = premult * kept, alpha * kept
+            templates = self.prune(kept, velocity, templates)
         order = self.choose_order(x, premult, alpha, velocity, bg)
         return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
 
-    def explained(self, x: Tensor, x_spectrum: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor,
-                  bg: Tensor) -> tuple[Tensor, Tensor]:
+    @staticmethod
+    def align(x_spectrum: Tensor, bg: Tensor, velocity: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Per layer, the seed frames (given by their ``rfft2``, B x S x H x W//2+1) and the
+        background (B x H x W) moved along the layer's velocity to the last seed frame: two
+        B x S x H x W tensors each, which every pruning round compares the same way."""
+        s, (h, w) = x_spectrum.shape[1], bg.shape[-2:]
+        lags = s - 1 - torch.arange(s, dtype=bg.dtype, device=bg.device)
+        bg_spectrum = torch.fft.rfft2(bg[:, None])
+        out = []
+        for k in range(velocity.shape[1]):
+            shift = lags[None, :, None] * velocity[:, k, None, :]
+            out.append((fourier.shift_spectrum(x_spectrum, shift, (h, w)), fourier.shift_spectrum(bg_spectrum, shift, (h, w))))
+        return out
+
+    def explained(self, aligned: list[tuple[Tensor, Tensor]], premult: Tensor, alpha: Tensor,
+                  velocity: Tensor) -> tuple[Tensor, Tensor]:
         """How much better each layer explains each pixel than the background alone, and on how
         many seed frames' worth of evidence: two B x K x H x W tensors.
 
-        Per layer, the seed frames aligned along its velocity to the last frame; the sum over the
-        frames of the squared residual of the background alone, minus that of the layer over the
-        background (frames where other layers cover the pixel weigh little, as in the least
-        squares), and the sum of those weights. Where the background is flat, or the layer's mask
-        spilled past the object, the background explains the pixel as well and the difference is
-        near 0: the least squares cannot tell such pixels from the object's and keep the first
-        mask's value there.
+        ``aligned`` is :meth:`align`'s: per layer, the seed frames and the background aligned along
+        its velocity to the last frame. The sum over the frames of the squared residual of the
+        background alone, minus that of the layer over the background (frames where other layers
+        cover the pixel weigh little, as in the least squares), and the sum of those weights.
+        Where the background is flat, or the layer's mask spilled past the object, the background
+        explains the pixel as well and the difference is near 0: the least squares cannot tell
+        such pixels from the object's and keep the first mask's value there.
         """
-        b, s, h, w = x.shape
-        cover = self.coverage(alpha, velocity, s)
-        bg_spectrum = torch.fft.rfft2(bg[:, None])
+        k_all = velocity.shape[1]
+        s, (h, w) = aligned[0][0].shape[1], alpha.shape[-2:]
+        lags = s - 1 - torch.arange(s, dtype=alpha.dtype, device=alpha.device)
+        alpha_spectrum = torch.fft.rfft2(alpha)
         out, seen = [], []
-        for k in range(velocity.shape[1]):
-            shift = (s - 1 - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, k, None, :]
-            xa = fourier.shift_spectrum(x_spectrum, shift, (h, w))
-            ba = fourier.shift_spectrum(bg_spectrum, shift, (h, w))
-            others = 1 - torch.cat([1 - cover[:, :k], 1 - cover[:, k + 1:]], 1).prod(1)
-            weight = fourth_power(1 - fourier.real_shift(others, shift).clamp(0.0, 1.0))
+        for k, (xa, ba) in enumerate(aligned):
+            others = [j for j in range(k_all) if j != k]
+            if others:
+                # another layer's mask as it stood at each seed frame, seen in layer k's aligned
+                # frames: one shift by the lag times the velocity difference
+                shift = lags[None, None, :, None] * (velocity[:, k, None, None, :] - velocity[:, others, None, :])
+                moved = fourier.shift_spectrum(alpha_spectrum[:, others, None], shift, (h, w)).clamp(0.0, 1.0)
+                weight = fourth_power((1 - moved).prod(1))
+            else:
+                weight = torch.ones_like(xa)
             layer = premult[:, k, None] + (1 - alpha[:, k, None]) * ba
             out.append((weight * ((xa - ba) ** 2 - (xa - layer) ** 2)).sum(1))
             seen.append(weight.sum(1))
         return torch.stack(out, 1), torch.stack(seen, 1)
 
     @staticmethod
-    def prune(keep: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor,
-              templates: list[list[tuple[Tensor, Tensor, int]]]
-              ) -> tuple[Tensor, Tensor, list[list[tuple[Tensor, Tensor, int]]]]:
-        """Zero the layers where ``keep`` (B x K x H x W, at the last seed frame) is False, in every template."""
-        kept = keep.to(alpha.dtype)
+    def prune(keep: Tensor, velocity: Tensor, templates: list[list[tuple[Tensor, Tensor, int]]]
+              ) -> list[list[tuple[Tensor, Tensor, int]]]:
+        """Zero each layer's templates where ``keep`` (B x K x H x W, at the last seed frame, moved
+        along the layer's velocity to the template's frame) is False."""
+        kept = keep.to(velocity.dtype)
         pruned = []
         for k, layer_templates in enumerate(templates):
             pruned.append([])
             for pm, a, lag in layer_templates:
-                here = kept[:, k] if lag == 0 else (fourier.fourier_shift(kept[:, k], -lag * velocity[:, k]) > 0.5).to(a.dtype)
+                here = kept[:, k] if lag == 0 else (fourier.real_shift(kept[:, k], -lag * velocity[:, k]) > 0.5).to(a.dtype)
                 pruned[-1].append((pm * here, a * here, lag))
-        return premult * kept, alpha * kept, pruned
+        return pruned
 
     # -- 4. order ----------------------------------------------------------------------------------
     @staticmethod
