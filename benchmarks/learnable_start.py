@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from motionseg import config, zoo
-from motionseg.train import _init_from, validation_frames, provenance, train, validate, write_json
+from motionseg.train import _init_from, provenance, train, validate, validation_frames, validation_options, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def main() -> None:
     cfg = replace(base, n_val=args.n_val, workers=0, steps=args.steps, val_every=50, checkpoint_every=args.steps)
     frames = validation_frames(cfg)
     result: dict[str, Any] = {"steps": args.steps, "n_val": args.n_val, "recipe_lr": base.lr,
-                              "validation_options": {**(cfg.data_options or {}), **(cfg.val_data_options or {})},
+                              "validation_options": validation_options(cfg),
                               "start": {}, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(cfg.seed)  # as train() does: the networks' random weights of the runs below

@@ -242,9 +242,13 @@ def _stl10_images(split: str, folder: str) -> tuple[np.ndarray, ...]:
     return tuple(arrays)
 
 
-def _check_photo_set(split: str, photo_set: Any) -> None:
+def _check_photo_set_name(photo_set: Any) -> None:
     if photo_set not in PHOTO_SETS:
         raise ValueError(f"unknown photo_set {photo_set!r}: allowed are {', '.join(PHOTO_SETS)} (paper: all)")
+
+
+def _check_photo_set(split: str, photo_set: Any) -> None:
+    _check_photo_set_name(photo_set)
     if photo_set != "all" and split != "train":
         raise ValueError(f"photo_set {photo_set!r} divides the training photos; the {split} split has "
                          "only photo_set 'all'")
@@ -467,8 +471,7 @@ def _options(size: Any = SIZE, max_speed: Any = MAX_SPEED, *, n_frames: Any = N_
     if (not isinstance(max_speed, (int, float, np.integer, np.floating)) or isinstance(max_speed, (bool, np.bool_))
             or not math.isfinite(max_speed) or max_speed < 0 or max_speed * SCALE != int(max_speed * SCALE)):
         raise ValueError(f"max_speed must be a multiple of 0.5 px/frame >= 0, got {max_speed!r}")
-    if photo_set not in PHOTO_SETS:
-        raise ValueError(f"unknown photo_set {photo_set!r}: allowed are {', '.join(PHOTO_SETS)} (paper: all)")
+    _check_photo_set_name(photo_set)
     if photo_set != "all" and background != "photos":
         raise ValueError(f"photo_set {photo_set!r} selects photos, but background is {background!r}: "
                          "use background 'photos' or photo_set 'all'")
