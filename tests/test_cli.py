@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -354,6 +355,29 @@ def test_until_converged_resumed_past_the_recipe_adds_one_cycle_at_a_time(in_tmp
     judged = [line for line in capsys.readouterr().out.splitlines() if "better than at 3/4" in line]
     assert len(judged) == len(asked) and len({line.split(":")[0] for line in judged}) == len(judged)
     assert judged[-1].endswith(": converged")
+
+
+def test_until_converged_does_not_extend_a_cosine_schedule(in_tmp: Path, capsys, monkeypatch) -> None:
+    # a cosine's length is part of its schedule (resuming it with more steps is refused): the run
+    # is judged once and ends there, converged or not
+    import motionseg.__main__ as cli
+    from motionseg.train import History
+
+    asked: list[int] = []
+
+    def fake_train(cfg, out, *args, **kwargs):
+        asked.append(cfg.steps)
+        assert len(asked) == 1, f"the cosine run was extended to {cfg.steps} steps"
+        steps = list(range(100, cfg.steps + 1, 100))
+        return None, History(step=steps, val_step=steps, val_mse=[1 / s for s in steps])  # still falling
+
+    monkeypatch.setattr(cli, "train", fake_train)
+    cosine = replace(zoo.training_config("zero_param", "quick"), schedule="cosine", steps=400, warmup_steps=0)
+    monkeypatch.setattr(zoo, "training_config", lambda *a, **k: replace(cosine, **k))
+    assert main(["train", "zero_param", "--until-converged"]) == 0
+    assert asked == [400]
+    out = capsys.readouterr().out
+    assert "not converged; a cosine schedule has a fixed length, so the run ends here" in out
 
 
 def _no_work(monkeypatch) -> None:

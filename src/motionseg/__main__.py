@@ -115,9 +115,13 @@ def _train(args: argparse.Namespace) -> None:
     while args.until_converged and done >= cfg.steps:
         # one more learning-rate cycle at a time until the validation curve has flattened
         state = curves.convergence(history.val_step, history.val_mse)
+        fixed = cfg.schedule != "cyclic"  # a cosine's length is part of its schedule: it cannot be extended
+        verdict = ("converged" if state.converged else
+                   f"not converged; a {cfg.schedule} schedule has a fixed length, so the run ends here" if fixed
+                   else "not converged, one more cycle")
         print(f"step {done}: best validation MSE {state.best:.6f}, {100 * state.gain:.2f} % better than at "
-              f"3/4 of the steps: {'converged' if state.converged else 'not converged, one more cycle'}")
-        if state.converged:
+              f"3/4 of the steps: {verdict}")
+        if state.converged or fixed:
             break
         left = None if limit is None else limit - (time.perf_counter() - started)
         if left is not None and left <= 0:
@@ -260,7 +264,8 @@ def parser() -> argparse.ArgumentParser:
                    help="stop after this many minutes (> 0) with a resumable checkpoint")
     p.add_argument("--until-converged", action="store_true",
                    help="after the planned steps, add learning-rate cycles until the best validation MSE "
-                        "improves by less than 1 %% over the last quarter of the steps")
+                        "improves by less than 1 %% over the last quarter of the steps (a cyclic schedule; a cosine "
+                        "one has a fixed length and is only judged)")
     p.add_argument("--results", type=_folder, default=str(RUNS),
                    help="folder for <model>/checkpoint.pt (default: runs/; the committed ones: results)")
     p.set_defaults(func=_train)
