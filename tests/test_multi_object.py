@@ -327,19 +327,23 @@ def test_pruning_takes_the_mask_back_to_the_objects() -> None:
     assert mse[0.002] < 1.1 * mse[0.0], mse
 
 
+def _seen(alpha: torch.Tensor, velocity: torch.Tensor, s: int = 5, seed: int = 1) -> torch.Tensor:
+    """``explained``'s seed frames' worth of evidence for masks ``alpha`` (1 x K x N x N) over random frames."""
+    torch.manual_seed(seed)
+    x = torch.rand(1, s, *alpha.shape[-2:])
+    model = MultiObject(MultiOptions(min_explained=0.002))
+    return model.explained(model.align(torch.fft.rfft2(x), x[:, -1], velocity), 0.5 * alpha, alpha, velocity)[1]
+
+
 def test_pixels_another_layer_hides_in_every_frame_count_as_unseen() -> None:
     # two layers with the same velocity, layer 1's mask over all of layer 0's: layer 0's pixels are
     # hidden in every seed frame, so there is nothing to judge them by (and pruning keeps them)
-    torch.manual_seed(1)
     s, n = 5, 32
-    x = torch.rand(1, s, n, n)
     alpha = torch.zeros(1, 2, n, n)
     alpha[0, 0, 10:16, 10:16] = 1.0
     alpha[0, 1, 6:20, 6:20] = 1.0
-    velocity = torch.tensor([[[0.0, 1.0], [0.0, 1.0]]])
-    model = MultiObject(MultiOptions(min_explained=0.002))
-    _, seen = model.explained(model.align(torch.fft.rfft2(x), x[:, -1], velocity), 0.5 * alpha, alpha, velocity)
-    assert seen[0, 0, 11:15, 11:15].max() < model.options.prune_min_seen
+    seen = _seen(alpha, torch.tensor([[[0.0, 1.0], [0.0, 1.0]]]), s)
+    assert seen[0, 0, 11:15, 11:15].max() < MultiOptions().prune_min_seen
     assert seen[0, 1, 7:9, 7:9].min() > s - 0.01  # layer 1 outside layer 0's square: hidden by nothing
 
 
@@ -347,15 +351,12 @@ def test_the_other_layers_cover_is_seen_where_it_stood_in_each_aligned_frame() -
     # integer velocities, so every shift is an exact roll: layer 1's mask stood at frame t where
     # its last-frame mask is rolled back by lag * v1; layer 0's aligned frame t is frame t rolled
     # forward by lag * v0, so there the cover of layer 1 is its mask rolled by lag * (v0 - v1)
-    torch.manual_seed(2)
     s, n = 5, 32
-    x = torch.rand(1, s, n, n)
     alpha = torch.zeros(1, 2, n, n)
     alpha[0, 0, 12:18, 12:18] = 1.0
     alpha[0, 1, 4:10, 20:26] = 1.0
     velocity = torch.tensor([[[1.0, 0.0], [0.0, -2.0]]])
-    model = MultiObject(MultiOptions(min_explained=0.002))
-    _, seen = model.explained(model.align(torch.fft.rfft2(x), x[:, -1], velocity), 0.5 * alpha, alpha, velocity)
+    seen = _seen(alpha, velocity, s, seed=2)
     for k, j in ((0, 1), (1, 0)):
         expected = sum((1 - torch.roll(alpha[0, j], [int(v) for v in (s - 1 - t) * (velocity[0, k] - velocity[0, j])],
                                        dims=(0, 1))) ** 4 for t in range(s))
