@@ -120,7 +120,8 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
     # training loss jumped (mean 0.00220 over steps 2,000-2,250, 0.00342 over 2,250-2,500) and never
     # came back. Peaks of 0.01 (5ab6082, results/benchmarks/zero_param_peak_0.01/) descended
     # smoothly but slowly: 0.002604 at step 2,300. A cosine from 0.02 to 0.002 over 3,000 steps
-    # (716a88a, results/benchmarks/zero_param_cosine_0.02/) is measured beside them.
+    # (716a88a, results/benchmarks/zero_param_cosine_0.02/) was best at step 1,000 (0.003017) and
+    # settled near 0.0040 while its rate decayed.
     "zero_param": {
         "quick": dict(_ZERO_QUICK, options=DOG_START),
         "full": dict(steps=1000, batch_size=16, n_train=64000, lr=0.02, cycle_steps=500, val_every=100,
