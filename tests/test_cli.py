@@ -380,6 +380,33 @@ def test_until_converged_does_not_extend_a_cosine_schedule(in_tmp: Path, capsys,
     assert "not converged; a cosine schedule has a fixed length, so the run ends here" in out
 
 
+def test_until_converged_tries_one_restart_before_calling_a_flat_best_converged(in_tmp: Path, capsys,
+                                                                               monkeypatch) -> None:
+    # a run whose best stands still over its last quarter (step 2,200 of 3,000, as zero_param's kept
+    # run) is not called converged while its restart rule has not yet acted; a restart cycle
+    # that fails as well ends it
+    import motionseg.__main__ as cli
+    from motionseg.train import History
+
+    asked: list[int] = []
+
+    def fake_train(cfg, out, *args, **kwargs):
+        asked.append(cfg.steps)
+        last = max(cfg.steps, 3000)
+        steps = list(range(100, last + 1, 100))
+        mse = [1 / min(s, 2200) for s in steps]
+        return None, History(step=steps, val_step=steps, val_mse=mse, restarts=[3000] if last > 3000 else [])
+
+    monkeypatch.setattr(cli, "train", fake_train)
+    recipe = replace(zoo.training_config("zero_param", "quick"), cycle_steps=500, restart_factor=0.5)
+    monkeypatch.setattr(zoo, "training_config", lambda *a, **k: replace(recipe, **k))
+    assert main(["train", "zero_param", "--resume", "--until-converged"]) == 0
+    assert asked[1:] == [3500]
+    judged = [line for line in capsys.readouterr().out.splitlines() if "better than at 3/4" in line]
+    assert judged[0].startswith("step 3000") and "one more from the best weights at a lower peak" in judged[0]
+    assert judged[1].startswith("step 3500") and judged[1].endswith(": converged")
+
+
 def _no_work(monkeypatch) -> None:
     """Make every command fail loudly once it starts its work (training, evaluation, stress run)."""
     import motionseg.__main__ as cli

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,10 @@ def test_settings_no_run_can_use_are_refused(tmp_path: Path) -> None:
     for bad, match in [(dict(schedule="linear"), "unknown schedule"), (dict(precision="fp16"), "unknown precision"),
                        (dict(warmup_steps=2), "cosine schedule"),
                        (dict(schedule="cosine", warmup_steps=3), "warmup_steps must be"),
-                       (dict(prefetch=2), "workers")]:
+                       (dict(prefetch=2), "workers"),
+                       (dict(restart_factor=1.0), r"restart_factor must be in \(0, 1\)"),
+                       (dict(restart_factor=0.5, schedule="cosine"), "cyclic schedule"),
+                       (dict(restart_factor=0.5, cycle_steps=2, val_every=3), "val_every")]:
         with pytest.raises(ValueError, match=match):
             run(tiny(**bad), out)
     assert not out.exists()
@@ -132,6 +136,73 @@ def test_cosine_run_resumes_exactly(tmp_path: Path) -> None:
     assert pieces.loss == pytest.approx(whole.loss, abs=1e-9)
     for k, v in whole_model.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v, atol=1e-6, rtol=0)
+
+
+# -- restarts from the best weights (restart_factor) -----------------------------------------------
+
+def test_restart_due_only_after_a_cycle_that_did_not_improve() -> None:
+    steps, mse = [1, 2, 3, 4, 5, 6], [0.5, 0.4, 0.45, 0.4, 0.3, 0.9]
+    assert not train.restart_due(steps, mse, 2, 2)  # the first cycle has nothing to beat
+    assert train.restart_due(steps, mse, 4, 2)  # 0.45 and 0.4 do not beat 0.4
+    assert not train.restart_due(steps, mse, 6, 2)  # 0.3 does
+    assert train.restart_due([1, 2], [0.5, 0.4], 4, 2)  # a cycle without validation failed
+
+
+# scripted validation MSEs: the second cycle (steps 3, 4) does not beat step 2, the third does
+SCRIPT = [0.5, 0.4, 0.6, 0.7, 0.3, 0.35]
+
+
+def _scripted(monkeypatch) -> None:
+    calls = iter(SCRIPT * 3)
+    monkeypatch.setattr(train, "validate", lambda *args, **kwargs: next(calls))
+
+
+def test_a_failed_cycle_restarts_from_the_best_weights_at_a_lower_peak(tmp_path: Path, monkeypatch) -> None:
+    _scripted(monkeypatch)
+    cfg = tiny(steps=6, cycle_steps=2, val_every=1, checkpoint_every=1, lr=0.05, lr_min=0.01, restart_factor=0.5)
+    out = tmp_path / "zero_param" / "checkpoint.pt"
+    _, history = run(cfg, out)
+    assert history.restarts == [4]
+    assert checkpoint.read(out)["selected"]["step"] == 5  # 0.3: the checkpoint holds the new best
+    # step 5 trained from the weights of step 2 (the best before the failed cycle) ...
+    model = zoo.build("zero_param", image_size=SIZE, options=cfg.options)
+    _, upto2 = run(replace(cfg, steps=2, restart_factor=None), tmp_path / "two" / "zero_param" / "checkpoint.pt",
+                   model=model)
+    assert upto2.loss == pytest.approx(history.loss[:2], abs=1e-9)
+    batch = train._StepData(cfg, 4 * cfg.batch_size, cfg.batch_size)
+    frames = torch.stack([batch[i] for i in range(cfg.batch_size)])
+    with torch.no_grad():
+        assert train.sequence_loss(model.train(), frames, cfg.n_seed).item() == pytest.approx(history.loss[4], abs=1e-7)
+    # ... at half the peak and floor
+    sched = checkpoint.read(out.with_name(checkpoint.RESUME_NAME))["scheduler"]
+    assert sched["max_lrs"] == pytest.approx([0.025]) and sched["base_lrs"] == pytest.approx([0.005])
+
+
+def test_a_run_with_restarts_resumes_exactly(tmp_path: Path, monkeypatch) -> None:
+    cfg = tiny(steps=6, cycle_steps=2, val_every=1, checkpoint_every=1, restart_factor=0.5)
+    _scripted(monkeypatch)
+    _, whole = run(cfg, tmp_path / "a" / "zero_param" / "checkpoint.pt")
+    _scripted(monkeypatch)
+    out = tmp_path / "b" / "zero_param" / "checkpoint.pt"
+    run(replace(cfg, steps=4), out)  # stops where the restart is due, before it is made
+    _, pieces = run(cfg, out, resume=True)
+    assert pieces.restarts == whole.restarts == [4]
+    assert pieces.loss == pytest.approx(whole.loss, abs=1e-9)
+
+
+def test_a_run_without_restarts_takes_the_rule_on_only_if_it_would_not_have_acted(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    plain = tiny(steps=4, cycle_steps=2, val_every=1, checkpoint_every=1)
+    _scripted(monkeypatch)
+    early = tmp_path / "early" / "zero_param" / "checkpoint.pt"
+    run(plain, early)  # ends at step 4, where the rule would act next: it may be taken on
+    _, history = run(replace(plain, steps=6, restart_factor=0.5), early, resume=True)
+    assert history.restarts == [4]
+    _scripted(monkeypatch)
+    late = tmp_path / "late" / "zero_param" / "checkpoint.pt"
+    run(replace(plain, steps=5), late)  # past step 4, trained on without the restart the rule makes there
+    with pytest.raises(ValueError, match="restart_factor: checkpoint None, this run 0.5"):
+        run(replace(plain, steps=6, restart_factor=0.5), late, resume=True)
 
 
 # -- bf16 autocast ----------------------------------------------------------------------------------

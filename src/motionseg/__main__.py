@@ -25,7 +25,7 @@ import torch
 
 from . import config, curves, evaluate, zoo
 from .data import DataFileError
-from .train import Interrupted, command_line, git_commit, provenance, train, write_json
+from .train import Interrupted, command_line, git_commit, provenance, restart_due, train, write_json
 
 RUNS = Path("runs")
 
@@ -116,12 +116,19 @@ def _train(args: argparse.Namespace) -> None:
         # one more learning-rate cycle at a time until the validation curve has flattened
         state = curves.convergence(history.val_step, history.val_mse)
         fixed = cfg.schedule != "cyclic"  # a cosine's length is part of its schedule: it cannot be extended
-        verdict = ("converged" if state.converged else
+        # a flat best that a restart (restart_factor) has not yet tried to lower is not judged
+        # converged: one restart cycle first; a restart cycle that failed too ends the run
+        restart = (cfg.restart_factor is not None and done % cfg.cycle_steps == 0
+                   and done - cfg.cycle_steps not in history.restarts
+                   and restart_due(history.val_step, history.val_mse, done, cfg.cycle_steps))
+        converged = state.converged and not restart
+        verdict = ("converged" if converged else
                    f"not converged; a {cfg.schedule} schedule has a fixed length, so the run ends here" if fixed
-                   else "not converged, one more cycle")
+                   else "its last cycle did not lower the best: one more from the best weights at a lower peak"
+                   if restart else "not converged, one more cycle")
         print(f"step {done}: best validation MSE {state.best:.6f}, {100 * state.gain:.2f} % better than at "
               f"3/4 of the steps: {verdict}")
-        if state.converged or fixed:
+        if converged or fixed:
             break
         left = None if limit is None else limit - (time.perf_counter() - started)
         if left is not None and left <= 0:

@@ -102,6 +102,9 @@ class TrainConfig:
     # -- the learning-rate schedule (part of what is trained: fixed for the life of a run) --
     schedule: str = "cyclic"  # "cyclic" (CyclicLR, lr_min..lr) or "cosine" (linear warm-up, cosine to lr_min)
     warmup_steps: int = 0  # "cosine" only: steps of the linear warm-up from lr_min to lr
+    # "cyclic" only: a cycle that follows one which did not lower the best validation MSE starts
+    # again from the best weights (fresh Adam moments), its peak and floor times this factor
+    restart_factor: float | None = None
     # -- how the steps are computed (EXECUTION: may change when a run is resumed) --
     # Opt-in and off by default: each is switched on for a device only after
     # benchmarks/gpu_session.sh measured that it helps there (see benchmarks/GPU_SESSION.md).
@@ -132,5 +135,13 @@ def check_train_config(cfg: TrainConfig) -> None:
         raise ValueError("warmup_steps belongs to the cosine schedule; the cyclic one has none")
     if cfg.schedule == "cosine" and not 0 <= cfg.warmup_steps < cfg.steps:
         raise ValueError(f"warmup_steps must be in [0, steps={cfg.steps}), got {cfg.warmup_steps}")
+    if cfg.restart_factor is not None:
+        if cfg.schedule != "cyclic":
+            raise ValueError("restart_factor belongs to the cyclic schedule (it acts at the start of a cycle)")
+        if not 0 < cfg.restart_factor < 1:
+            raise ValueError(f"restart_factor must be in (0, 1), got {cfg.restart_factor}")
+        if cfg.val_every > cfg.cycle_steps:
+            raise ValueError(f"restart_factor judges each cycle by its validations: val_every ({cfg.val_every}) "
+                             f"must be at most cycle_steps ({cfg.cycle_steps})")
     if cfg.prefetch is not None and cfg.workers == 0:
         raise ValueError("prefetch needs data workers (workers > 0)")

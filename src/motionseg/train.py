@@ -33,7 +33,7 @@ import time
 import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -64,6 +64,8 @@ class History:
     val_seconds: list[float] = field(default_factory=list)
     # steps whose gradient was not finite and was therefore not applied (see ``MAX_SKIPPED``)
     skipped: list[int] = field(default_factory=list)
+    # steps at which the run went back to its best weights (``TrainConfig.restart_factor``)
+    restarts: list[int] = field(default_factory=list)
 
 
 # A finite loss can still have a non-finite gradient: the phase of a spectrum that is almost
@@ -273,6 +275,44 @@ def _resume_differences(stored: dict[str, Any], cfg: TrainConfig) -> dict[str, t
             if k not in free and stored.get(k, defaults[k]) != v}
 
 
+def restart_due(val_step: Sequence[int], val_mse: Sequence[float], step: int, cycle_steps: int) -> bool:
+    """Whether the cycle that ends at ``step`` failed to lower the best validation MSE of the cycles before.
+
+    The first cycle has nothing to beat (False); a cycle without a validation counts as failed.
+    """
+    start = step - cycle_steps
+    before = [m for s, m in zip(val_step, val_mse) if s <= start]
+    during = [m for s, m in zip(val_step, val_mse) if start < s <= step]
+    if not before:
+        return False
+    return not during or min(during) >= min(before)
+
+
+def _restart_rule_fits(ckpt: dict[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a checkpoint run without ``restart_factor`` is what a run with it would have been.
+
+    True when the checkpoint has made no restart and the rule would not have fired at any cycle
+    start before its last step: its steps are then the first steps of a run with the rule.
+    """
+    hist = ckpt["history"]
+    if ckpt["config"].get("restart_factor") is not None or hist.get("restarts"):
+        return False
+    last = int(ckpt["step"])
+    return not any(restart_due(hist["val_step"], hist["val_mse"], b, cfg.cycle_steps)
+                   for b in range(cfg.cycle_steps, last, cfg.cycle_steps))
+
+
+def _restart(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, best: "_Best",
+             factor: float) -> None:
+    """Back to the best weights with fresh Adam moments; the cyclic schedule's peak and floor times ``factor``."""
+    model.load_state_dict(best.weights)
+    optimizer.state.clear()
+    scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+    scheduler.max_lrs = [lr * factor for lr in scheduler.max_lrs]
+    for group, lr in zip(optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = lr  # a cycle starts at its floor
+
+
 def _optimizer_state(state: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
     """A stored optimizer state made ready for this run's optimizer.
 
@@ -431,6 +471,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
         ckpt = checkpoint.read(out, expect_model=cfg.model, image_size=cfg.size)
         # settings first: a changed training recipe (say new options) names the setting, not the tensors
         diff = _resume_differences(ckpt["config"], cfg)
+        if "restart_factor" in diff and _restart_rule_fits(ckpt, cfg):
+            del diff["restart_factor"]  # the rule would not have acted yet: the run can take it on
         if diff:
             shown = ", ".join(f"{k}: checkpoint {a!r}, this run {b!r}" for k, (a, b) in diff.items())
             raise ValueError(f"cannot resume {out}: its settings differ from this run's: {shown} "
@@ -509,6 +551,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
     try:
         with _CtrlC() as ctrl_c:
             for frames in loader:
+                if (cfg.restart_factor is not None and best is not None and step % cfg.cycle_steps == 0
+                        and step not in history.restarts
+                        and restart_due(history.val_step, history.val_mse, step, cfg.cycle_steps)):
+                    _restart(model, optimizer, scheduler, best, cfg.restart_factor)
+                    history.restarts.append(step)
+                    print(f"step {step}: the last cycle did not lower the best validation MSE "
+                          f"({best.val_mse:.6f}, step {best.step}): back to those weights, peak learning rate "
+                          f"{scheduler.max_lrs[0]:.3g}", flush=True)
                 frames = frames.to(device, non_blocking=True)
                 loss = sequence_loss(model, frames, cfg.n_seed, autocast=amp)
                 if not torch.isfinite(loss):

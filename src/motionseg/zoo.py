@@ -121,11 +121,13 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
     # came back. Peaks of 0.01 (5ab6082, results/benchmarks/zero_param_peak_0.01/) descended
     # smoothly but slowly: 0.002604 at step 2,300. A cosine from 0.02 to 0.002 over 3,000 steps
     # (716a88a, results/benchmarks/zero_param_cosine_0.02/) was best at step 1,000 (0.003017) and
-    # settled near 0.0040 while its rate decayed.
+    # settled near 0.0040 while its rate decayed. Since then a cycle that does not lower the best
+    # validation MSE is followed by one from the best weights at half the peak (restart_factor): the
+    # kept run's steps up to 3,000 are those of this recipe (the rule first acts at step 3,000).
     "zero_param": {
         "quick": dict(_ZERO_QUICK, options=DOG_START),
         "full": dict(steps=1000, batch_size=16, n_train=64000, lr=0.02, cycle_steps=500, val_every=100,
-                     checkpoint_every=100, n_val=256, workers=1, options=DOG_START,
+                     checkpoint_every=100, n_val=256, workers=1, options=DOG_START, restart_factor=0.5,
                      data_options={"photo_set": "fit"}, val_data_options={"photo_set": "held_out"}),
     },
     "zero_param_plus": {
