@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from motionseg import data
+from motionseg import data, fourier
 from motionseg.multi_object import MultiObject, MultiOptions
 
 
@@ -285,6 +285,13 @@ def test_min_explained_is_checked() -> None:
         MultiOptions(prune_min_seen=-1.0)
 
 
+def _align(model: MultiObject, x: torch.Tensor, bg: torch.Tensor, velocity: torch.Tensor) -> list:
+    """``model.align`` for seed frames ``x`` (B x S x H x W), each layer's aligned along its velocity here."""
+    lags = x.shape[1] - 1 - torch.arange(x.shape[1], dtype=x.dtype)
+    frames = [fourier.real_shift(x, lags[None, :, None] * velocity[:, k, None, :]) for k in range(velocity.shape[1])]
+    return model.align(frames, bg, velocity)
+
+
 def test_a_mask_spilled_past_the_object_is_not_explained_there() -> None:
     # a flat dark square moving right by 1 px/frame over a textured background; the layer's mask
     # covers the square and a 4-px ring around it, its premultiplied FG the square's value
@@ -299,7 +306,7 @@ def test_a_mask_spilled_past_the_object_is_not_explained_there() -> None:
     alpha[0, 0, 14:32, 11:29] = 1.0  # the square at the last frame (x from 15 to 24) and a ring of 4 px
     premult = 0.1 * alpha
     velocity = torch.tensor([[[0.0, 1.0]]])
-    gain, seen = (t[0, 0] for t in model.explained(model.align(torch.fft.rfft2(x), bg[None], velocity), premult, alpha, velocity))
+    gain, seen = (t[0, 0] for t in model.explained(_align(model, x, bg[None], velocity), premult, alpha, velocity))
     assert torch.allclose(seen, torch.full_like(seen, float(s)))  # one layer: no frame is hidden
     square = torch.zeros(n, n, dtype=torch.bool)
     square[18:28, 15:25] = True
@@ -332,7 +339,7 @@ def _seen(alpha: torch.Tensor, velocity: torch.Tensor, s: int = 5, seed: int = 1
     torch.manual_seed(seed)
     x = torch.rand(1, s, *alpha.shape[-2:])
     model = MultiObject(MultiOptions(min_explained=0.002))
-    return model.explained(model.align(torch.fft.rfft2(x), x[:, -1], velocity), 0.5 * alpha, alpha, velocity)[1]
+    return model.explained(_align(model, x, x[:, -1], velocity), 0.5 * alpha, alpha, velocity)[1]
 
 
 def test_pixels_another_layer_hides_in_every_frame_count_as_unseen() -> None:

@@ -182,6 +182,7 @@ class MultiObject(ZeroParamPlus):
         bg, seen = x[:, -1], torch.zeros_like(x[:, -1])
         templates: list[list[tuple[Tensor, Tensor, int]]] = []
         x_spectrum = torch.fft.rfft2(x)  # every layer moves the same seed frames
+        x_aligned: list[dict[int, Tensor]] = [{} for _ in range(o.objects)]  # ... the same way in every pass
         for p in range(o.smoothing_passes):
             cover = self.coverage(alpha, velocity, s)
             bg, seen = self.background(x, cover, bg, seen)
@@ -190,14 +191,15 @@ class MultiObject(ZeroParamPlus):
             for k in range(o.objects):
                 others = 1 - torch.cat([1 - cover[:, :k], 1 - cover[:, k + 1:]], 1).prod(1)
                 templates.append(self.smooth_layers(x, premult[:, k], alpha[:, k], bg, velocity[:, k],
-                                                    None if last else 1, hidden=others, x_spectrum=x_spectrum))
+                                                    None if last else 1, hidden=others, x_spectrum=x_spectrum,
+                                                    x_aligned=x_aligned[k]))
             keep = present[:, :, None, None].to(x.dtype)
             premult = torch.stack([t[0][0] for t in templates], 1) * keep
             alpha = torch.stack([t[0][1] for t in templates], 1) * keep
         templates = [[(pm * present[:, k, None, None], a * present[:, k, None, None], lag) for pm, a, lag in t]
                      for k, t in enumerate(templates)]
         if o.min_explained > 0:
-            aligned = self.align(x_spectrum, bg, velocity)
+            aligned = self.align([a[0] for a in x_aligned], bg, velocity)
             kept = torch.ones_like(alpha, dtype=torch.bool)
             for _ in range(o.prune_rounds):
                 gain, seen = self.explained(aligned, premult, alpha, velocity)
@@ -210,18 +212,16 @@ class MultiObject(ZeroParamPlus):
         return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
 
     @staticmethod
-    def align(x_spectrum: Tensor, bg: Tensor, velocity: Tensor) -> list[tuple[Tensor, Tensor]]:
-        """Per layer, the seed frames (given by their ``rfft2``, B x S x H x W//2+1) and the
-        background (B x H x W) moved along the layer's velocity to the last seed frame: two
-        B x S x H x W tensors each, which every pruning round compares the same way."""
-        s, (h, w) = x_spectrum.shape[1], bg.shape[-2:]
+    def align(x_aligned: list[Tensor], bg: Tensor, velocity: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """Per layer, the seed frames moved along the layer's velocity to the last seed frame
+        (``x_aligned``, B x S x H x W each, as the least squares aligned them) and the background
+        (B x H x W) moved the same way: two B x S x H x W tensors each, which every pruning
+        round compares the same way."""
+        s, (h, w) = x_aligned[0].shape[1], bg.shape[-2:]
         lags = s - 1 - torch.arange(s, dtype=bg.dtype, device=bg.device)
         bg_spectrum = torch.fft.rfft2(bg[:, None])
-        out = []
-        for k in range(velocity.shape[1]):
-            shift = lags[None, :, None] * velocity[:, k, None, :]
-            out.append((fourier.shift_spectrum(x_spectrum, shift, (h, w)), fourier.shift_spectrum(bg_spectrum, shift, (h, w))))
-        return out
+        return [(xa, fourier.shift_spectrum(bg_spectrum, lags[None, :, None] * velocity[:, k, None, :], (h, w)))
+                for k, xa in enumerate(x_aligned)]
 
     def explained(self, aligned: list[tuple[Tensor, Tensor]], premult: Tensor, alpha: Tensor,
                   velocity: Tensor) -> tuple[Tensor, Tensor]:

@@ -366,7 +366,8 @@ class ZeroParamPlus(CycleModel):
 
     def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor,
                       n_templates: int | None = None, hidden: Tensor | None = None,
-                      x_spectrum: Tensor | None = None) -> list[tuple[Tensor, Tensor, int]]:
+                      x_spectrum: Tensor | None = None, x_aligned: dict[int, Tensor] | None = None
+                      ) -> list[tuple[Tensor, Tensor, int]]:
         """Re-estimate premultiplied FG and A from all seed frames: ``(premult, alpha, lag)`` templates.
 
         Template ``lag`` describes the layers as they were ``lag`` frames before the last seed
@@ -382,7 +383,9 @@ class ZeroParamPlus(CycleModel):
         (default: the option ``phase_templates``) limits how many are made. ``hidden`` (B x S x H x W,
         in each seed frame's own coordinates) is how much of each pixel other layers cover there
         (the multi-object model): those pixels say nothing about this layer and weigh less.
-        ``x_spectrum`` is ``rfft2(x)`` where the caller has it already.
+        ``x_spectrum`` is ``rfft2(x)`` where the caller has it already; ``x_aligned`` (per lag, the
+        seed frames aligned along ``velocity``) keeps them between calls of one ``x`` and ``velocity``:
+        what it lacks is computed and added.
         """
         o = self.options
         s, size = x.shape[1], x.shape[-2:]
@@ -396,7 +399,12 @@ class ZeroParamPlus(CycleModel):
             shift = (target - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, None, :]
             off = (shift - shift.round()).abs()  # distance of each shift from whole pixels, per axis
             w = (1 - 2 * off).clamp_min(0.0).prod(-1) ** 4  # B x S
-            xa = fourier.shift_spectrum(x_spectrum, shift, size)  # the seed frames, aligned
+            if x_aligned is not None and lag in x_aligned:
+                xa = x_aligned[lag]
+            else:
+                xa = fourier.shift_spectrum(x_spectrum, shift, size)  # the seed frames, aligned
+                if x_aligned is not None:
+                    x_aligned[lag] = xa
             ba = fourier.shift_spectrum(bg_spectrum, shift, size)  # the background as each aligned frame shows it
             back = -lag * velocity
             prior_alpha = fourier.fourier_shift(alpha, back).clamp(0.0, 1.0)
