@@ -58,6 +58,11 @@ MAX_OBJECTS = 4
 CHUNK = 4  # sequences estimated at a time
 
 
+def seed_lags(s: int, like: Tensor) -> Tensor:
+    """Frames from each of ``s`` seed frames to the last, ``s - 1, ..., 1, 0`` (dtype and device of ``like``)."""
+    return torch.arange(s - 1, -1, -1, dtype=like.dtype, device=like.device)
+
+
 @dataclass(frozen=True)
 class MultiOptions(PlusOptions):
     """The plus model's options, its smoothers on, and the number of layers."""
@@ -137,7 +142,7 @@ class MultiObject(ZeroParamPlus):
         evidence = (obs - last).abs()[:, None] - (obs[:, None] - moved).abs()  # B x K x (S-1) x H x W
         # aligned to the last frame along each layer's velocity, and scaled like the plus model's
         # evidence, which sums n_init pairs
-        lags = torch.arange(s - 2, -1, -1, dtype=x.dtype, device=x.device)
+        lags = seed_lags(s - 1, x)  # of the s - 1 pairs
         aligned = fourier.real_shift(evidence, lags[None, None, :, None] * velocity[:, :, None, :])
         scale = min(self.options.n_init, s - 1) / (s - 1)
         blob = fourier.gaussian_blur(aligned.sum(2) * scale, self.options.sigma_init).clamp_min(0.0)
@@ -151,7 +156,7 @@ class MultiObject(ZeroParamPlus):
 
         The last frame's masks moved back along their velocities.
         """
-        lags = torch.arange(s - 1, -1, -1, dtype=alpha.dtype, device=alpha.device)
+        lags = seed_lags(s, alpha)
         return fourier.real_shift(alpha[:, :, None], -lags[None, None, :, None] * velocity[:, :, None, :]).clamp(0.0, 1.0)
 
     def background(self, x: Tensor, cover: Tensor, bg: Tensor, seen: Tensor) -> tuple[Tensor, Tensor]:
@@ -218,12 +223,13 @@ class MultiObject(ZeroParamPlus):
         (B x H x W) moved the same way: two B x S x H x W tensors each, which every pruning
         round compares the same way."""
         s, (h, w) = x_aligned[0].shape[1], bg.shape[-2:]
-        lags = s - 1 - torch.arange(s, dtype=bg.dtype, device=bg.device)
+        lags = seed_lags(s, bg)
         bg_spectrum = torch.fft.rfft2(bg[:, None])
         return [(xa, fourier.shift_spectrum(bg_spectrum, lags[None, :, None] * velocity[:, k, None, :], (h, w)))
                 for k, xa in enumerate(x_aligned)]
 
-    def explained(self, aligned: list[tuple[Tensor, Tensor]], premult: Tensor, alpha: Tensor,
+    @staticmethod
+    def explained(aligned: list[tuple[Tensor, Tensor]], premult: Tensor, alpha: Tensor,
                   velocity: Tensor) -> tuple[Tensor, Tensor]:
         """How much better each layer explains each pixel than the background alone, and on how
         many seed frames' worth of evidence: two B x K x H x W tensors.
@@ -238,7 +244,7 @@ class MultiObject(ZeroParamPlus):
         """
         k_all = velocity.shape[1]
         s, (h, w) = aligned[0][0].shape[1], alpha.shape[-2:]
-        lags = s - 1 - torch.arange(s, dtype=alpha.dtype, device=alpha.device)
+        lags = seed_lags(s, alpha)
         alpha_spectrum = torch.fft.rfft2(alpha)
         out, seen = [], []
         for k, (xa, ba) in enumerate(aligned):
@@ -286,7 +292,7 @@ class MultiObject(ZeroParamPlus):
     def past_layers(premult: Tensor, alpha: Tensor, velocity: Tensor, s: int) -> tuple[Tensor, Tensor]:
         """The last seed frame's layers (B x K x H x W) moved back along their velocities to each of
         the ``s`` seed frames: premultiplied FG and A, B x K x S x H x W."""
-        lags = torch.arange(s - 1, -1, -1, dtype=alpha.dtype, device=alpha.device)
+        lags = seed_lags(s, alpha)
         back = -lags[None, None, :, None] * velocity[:, :, None, :]
         return fourier.real_shift(premult[:, :, None], back), MultiObject.coverage(alpha, velocity, s)
 
