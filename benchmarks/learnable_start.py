@@ -11,7 +11,9 @@ the zero-parameter estimates through. This measures, on the validation sequences
   the validation MSE every 50 steps of ``--steps`` steps of that recipe from the same start.
 
 If the validation MSE rises from the start at every learning rate while the training loss does not
-fall, training does not find what the networks could add from this start. Writes
+fall, training does not find what the networks could add from this start. ``--train gains`` or
+``--train nets`` trains only those parameters (the others stay at the start), to see which of
+them the damage comes from. Writes
 ``results/benchmarks/learnable_start.json``; the checkpoints go to a temporary folder.
 """
 from __future__ import annotations
@@ -36,15 +38,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--lr", type=float, nargs="+", default=[0.0002, 0.002])
     parser.add_argument("--n-val", type=int, default=128)
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "learnable_start.json")
+    parser.add_argument("--train", choices=("all", "gains", "nets"), default="all",
+                        help="which parameters train (the others stay at the start): all, the gains only, the nets only")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default results/benchmarks/learnable_start.json (learnable_start_<train>.json "
+                             "for --train gains or nets)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = ROOT / "results" / "benchmarks" / (
+            "learnable_start.json" if args.train == "all" else f"learnable_start_{args.train}.json")
     torch.set_num_threads(1)
     device = config.device()
     start = time.perf_counter()
     base = zoo.training_config("learnable", "full")
     cfg = replace(base, n_val=args.n_val, workers=0, steps=args.steps, val_every=50, checkpoint_every=args.steps)
     frames = validation_frames(cfg)
-    result: dict[str, Any] = {"steps": args.steps, "n_val": args.n_val, "recipe_lr": base.lr,
+    result: dict[str, Any] = {"steps": args.steps, "n_val": args.n_val, "recipe_lr": base.lr, "train": args.train,
                               "validation_options": validation_options(cfg),
                               "start": {}, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,8 +69,12 @@ def main() -> None:
         print(result["start"], flush=True)
         for lr in args.lr:
             run_cfg = replace(cfg, lr=lr)
+            torch.manual_seed(cfg.seed)
+            trained = zoo.build("learnable")  # the start of the runs above (train() loads zero_param's gains into it)
+            for name, p in trained.named_parameters():
+                p.requires_grad_(args.train == "all" or (args.train == "nets") == name.startswith("nets."))
             _, history = train(run_cfg, Path(tmp) / f"lr{lr}" / "learnable" / "checkpoint.pt", device=device,
-                               progress=False)
+                               progress=False, model=trained)
             loss = history.loss
             result["runs"][f"{lr:g}"] = {
                 "loss_per_25_steps": [sum(loss[i:i + 25]) / len(loss[i:i + 25]) for i in range(0, len(loss), 25)],

@@ -199,3 +199,12 @@ def test_the_learning_curve_circles_the_step_whose_weights_were_kept() -> None:
     assert len(kept) == 1 and list(kept[0].get_xdata()) == [2] and list(kept[0].get_ydata()) == [0.1]
     plain = figures.plot_learning_curve({"run": history})
     assert not [line for line in plain.axes[0].lines if line.get_label() == "weights kept"]
+
+
+def test_the_learning_curve_marks_each_restart() -> None:
+    history = {"step": [1, 2, 3, 4, 5, 6], "loss": [0.4, 0.3, 0.3, 0.2, 0.2, 0.2], "val_step": [2, 4, 6],
+               "val_mse": [0.1, 0.2, 0.1], "restarts": [4]}
+    fig = figures.plot_learning_curve({"run": history, "other": {**history, "restarts": [2]}})
+    marks = [line for line in fig.axes[0].lines if list(line.get_xdata()) in ([4, 4], [2, 2])]
+    assert sorted(line.get_xdata()[0] for line in marks) == [2, 4]
+    assert [line.get_label() for line in marks].count("restart from the best weights") == 1

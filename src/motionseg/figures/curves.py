@@ -31,14 +31,19 @@ def plot_learning_curve(histories: dict[str, dict[str, list]], ax: plt.Axes | No
                         selected: Mapping[str, int | None] | None = None) -> Figure:
     """Training loss per step (thin) and validation MSE (dots) of one or more runs (``{label: history}``).
 
-    ``selected`` (per label, optional): the step whose weights the run kept, circled.
+    ``selected`` (per label, optional): the step whose weights the run kept, circled. A run's
+    restarts from its best weights (``history["restarts"]``, ``TrainConfig.restart_factor``) are
+    dotted vertical lines.
     """
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 2.7))
-    circled = False
+    circled = restarted = False
     for i, (label, h) in enumerate(histories.items()):
         ax.plot(h["step"], h["loss"], lw=0.5, alpha=0.45, color=f"C{i}")
+        for step in h.get("restarts", []):
+            ax.axvline(step, ls=":", lw=1, color=f"C{i}", label=None if restarted else "restart from the best weights")
+            restarted = True
         ax.plot(h["val_step"], h["val_mse"], "o-", ms=3, color=f"C{i}", label=f"{label} (validation)")
         step = (selected or {}).get(label)
         if step is not None and step in h["val_step"]:
