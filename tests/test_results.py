@@ -165,3 +165,28 @@ def test_the_init_phrase_says_when_the_source_was_trained_again(tmp_path: Path) 
     assert results.init_phrase(model, tmp_path) == "It started from the weights zero_param had at step 3,600."
     source.write_bytes(b"zero_param trained again")
     assert "not the committed zero_param weights" in results.init_phrase(model, tmp_path)
+
+
+def _start_file(root: Path, train: str, runs: dict, n_val: int = 4) -> None:
+    start = {"zero_param": 0.002, "learnable": 0.0021, "learnable, networks off": 0.0019}
+    body = {"steps": 4, "n_val": n_val, "train": train, "start": start, "provenance": {"command": train},
+            "runs": {lr: {"loss_per_25_steps": loss, "val_step": [2, 4], "val_mse": val} for lr, (loss, val) in runs.items()}}
+    name = "learnable_start.json" if train == "all" else f"learnable_start_{train}.json"
+    (root / "benchmarks").mkdir(parents=True, exist_ok=True)
+    (root / "benchmarks" / name).write_text(json.dumps(body))
+
+
+def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) -> None:
+    from motionseg import experiments
+    with pytest.raises(FileNotFoundError, match="learnable_start"):
+        experiments.learnable_start(tmp_path)
+    _start_file(tmp_path, "all", {"0.002": ([0.3, 0.4], [0.0025, 0.0027]), "0.0002": ([0.3, 0.35], [0.0022, 0.0023])})
+    _start_file(tmp_path, "nets", {"0.002": ([0.5, 0.6], [0.003, 0.0029])})
+    frame = experiments.learnable_start(tmp_path)
+    assert list(frame.index) == ["all parameters, 0.002", "all parameters, 0.0002", "the networks only, 0.002"]
+    assert frame.loc["the networks only, 0.002", "step 4"] == 0.0029
+    assert frame.loc["all parameters, 0.0002", "loss, last 25 steps"] == 0.35
+    assert (frame["step 0"] == 0.0021).all() and frame.attrs["n"] == 4
+    _start_file(tmp_path, "gains", {"0.002": ([0.3, 0.3], [0.002, 0.002])}, n_val=8)
+    with pytest.raises(ValueError, match="learnable_start_gains.json measured another start"):
+        experiments.learnable_start(tmp_path)

@@ -232,6 +232,22 @@ def test_init_from_falls_back_to_the_committed_checkpoint(tmp_path: Path) -> Non
         str(zoo.checkpoint_path("zero_param_plus"))
 
 
+def test_a_run_from_trained_weights_validates_its_start_and_keeps_it_if_training_only_hurts(
+        tmp_path: Path, monkeypatch) -> None:
+    scores = iter([0.1, 0.2, 0.3])  # the start, then worse at every validation
+    monkeypatch.setattr(train, "validate", lambda *args, **kwargs: next(scores))
+    cfg = tiny("learnable_plus", steps=2, n_val=1, val_every=1, checkpoint_every=1)
+    out = tmp_path / "learnable_plus" / "checkpoint.pt"
+    model, history = train.train(cfg, out, progress=False, device=CPU)
+    assert history.val_step == [0, 1, 2] and history.val_mse == [0.1, 0.2, 0.3]
+    kept = read(out)
+    assert kept["selected"]["step"] == 0
+    start = zoo.load("zero_param_plus")  # the committed source of the start's gains
+    for k, v in start.gains.items():
+        assert torch.equal(kept["state_dict"][f"gains.{k}"], v.detach()), k
+    assert any(not torch.equal(model.state_dict()[k], v) for k, v in kept["state_dict"].items())  # it did train
+
+
 class _NaNModel(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -456,6 +456,18 @@ def test_curve_from_an_old_checkpoint_estimates_its_seconds(tmp_path: Path) -> N
     assert speed["seconds"] == pytest.approx(per_step) and speed["device"] == ckpt["provenance"]["device"]
 
 
+def test_curve_leaves_out_the_validation_of_the_start(tmp_path: Path) -> None:
+    from motionseg import curves
+    path, ckpt = _old_copy("vln_ldc", tmp_path)
+    h = ckpt["history"]
+    h["val_step"], h["val_mse"] = [0, *h["val_step"]], [0.5, *h["val_mse"]]
+    h["val_seconds"] = [0.0] + [float(s) for s in h["val_step"][1:]]
+    checkpoint.save_atomic(ckpt, path)
+    curve = curves.curve_from_checkpoint(path)
+    assert curve.steps == h["val_step"][1:] and curve.val_mse == h["val_mse"][1:] and curve.seconds == h["val_seconds"][1:]
+    curves.projection(curve, target=0.0001, seconds_each=1.0)  # a power law through its points exists
+
+
 def test_plot_learning_curves_draws_points_fit_and_target() -> None:
     from motionseg import curves, figures
     curve = curves.Curve("vln_resnet", steps=[1000, 2000, 2872], val_mse=[0.0063, 0.0042, 0.0037],

@@ -129,7 +129,9 @@ def curve_from_checkpoint(path: Path, extra: dict[str, Any] | None = None) -> Cu
 
     ``extra``: a validation point measured afterwards at the checkpoint's own step (``step``,
     ``val_mse``), for checkpoints whose last validation lies before their last step; it is
-    used only if it belongs to this checkpoint's step and the history has no point there.
+    used only if it belongs to this checkpoint's step and the history has no point there. The
+    validation of a run's start (step 0, runs from trained weights) is left out: a power law in
+    the steps has no value there.
     """
     ckpt = checkpoint.read(path)
     h, prov, step = ckpt["history"], ckpt.get("provenance", {}), int(ckpt["step"])
@@ -139,6 +141,9 @@ def curve_from_checkpoint(path: Path, extra: dict[str, Any] | None = None) -> Cu
     missing = len(steps) - len(seconds)
     estimated = int(prov.get("val_seconds_estimated", 0)) + max(missing, 0)
     seconds = [s * per_step for s in steps[:missing]] + seconds
+    if steps and steps[0] == 0:
+        steps, mse, seconds = steps[1:], mse[1:], seconds[1:]
+        estimated = max(estimated - 1, 0)
     if extra and int(extra["step"]) == step and (not steps or steps[-1] < step):
         steps.append(step)
         mse.append(float(extra["val_mse"]))

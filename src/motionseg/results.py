@@ -327,41 +327,6 @@ def variants(table: str, profile: str = "full", root: Path | None = None) -> pd.
     return frame
 
 
-def gain_blocks(root: Path | None = None) -> pd.DataFrame:
-    """Our zero_param and the authors' gains with one block swapped (``benchmarks/gain_blocks.py``).
-
-    One row per block of the release: validation MSE of ours with the authors' block, and of the
-    authors' gains with ours; ``attrs``: ``ours``, ``authors`` (unswapped), ``n`` and provenance.
-    """
-    data = read_json(Path(root or RESULTS) / "benchmarks" / "gain_blocks_zero_param.json")
-    frame = pd.DataFrame([{"key": k, "block": r["label"], "ours with the authors' block": r["ours_with_authors_block"],
-                           "the authors' with our block": r["authors_with_our_block"]} for k, r in data["blocks"].items()]
-                         ).set_index("key")
-    frame.attrs.update(ours=data["ours"], authors=data["authors"], n=data["n"], provenance=data["provenance"])
-    return frame
-
-
-def schedule_runs(root: Path | None = None) -> pd.DataFrame:
-    """Validation curves of ``zero_param`` trained from zero gains or from DoG widths apart, per
-    schedule (``benchmarks/paper_schedules.py`` files), and the curve of the run committed when each
-    file was written: one row per run, one column per validated step."""
-    folder = Path(root or RESULTS) / "benchmarks"
-    rows: dict[str, dict[int, float]] = {}
-    def where(start: dict[str, Any] | None) -> str:
-        return ("from zero gains" if not start else
-                f"DoG widths from {start.get('dog_surround_start', 0):g}/{start.get('dog_centre_start', 0):g} px")
-
-    for path in sorted(folder.glob("paper_schedules_zero_param*.json")):
-        data = read_json(path)
-        if "committed" in data:  # files older than the record of its start hold the first run, from zero gains
-            c = data["committed"]
-            label = f"our earlier committed run ({c['candidate']}, {where(c.get('options'))})"
-            rows[label] = dict(zip(c["val_step"], c["val_mse"]))
-        for name, run in data["candidates"].items():
-            rows[f"{name}, {where(data.get('options'))}"] = dict(zip(run["val_step"], run["val_mse"]))
-    return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
-
-
 def formats(columns: Iterable[str]) -> dict[str, str]:
     """Number formats per column: 4 decimals for L1, 5 for MSE, 4 for SSIM, ..."""
     known = {"L1": "{:.4f}", "MSE": "{:.5f}", "SSIM": "{:.4f}", "paper L1": "{:.4f}", "paper MSE": "{:.4f}",

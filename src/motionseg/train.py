@@ -544,6 +544,10 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
         if best is None or history.val_mse[-1] < best.val_mse:
             best = _Best(step, history.val_mse[-1], _copy_weights(model))
 
+    if step == 0 and cfg.init_from:
+        # a run that starts from trained weights validates them before its first step: where
+        # training only makes them worse, the run keeps its start
+        validation()
     restore = prepare_model(model, cfg)
     amp = autocast_dtype(cfg)
     skipped_in_a_row = 0

@@ -1,0 +1,88 @@
+"""Readers of the benchmark files behind the book's training experiments, as pandas DataFrames.
+
+The runs of zero_param's learning-rate schedules (chapter 04), our zero_param with one block of
+the authors' gains swapped in (chapter 04), and what training does to the learnable model from
+its start (chapter 05). Each file is written by one committed script of ``benchmarks/`` and
+carries its provenance.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .results import RESULTS, read_json
+
+__all__ = ["gain_blocks", "schedule_runs", "learnable_start"]
+
+
+def gain_blocks(root: Path | None = None) -> pd.DataFrame:
+    """Our zero_param and the authors' gains with one block swapped (``benchmarks/gain_blocks.py``).
+
+    One row per block of the release: validation MSE of ours with the authors' block, and of the
+    authors' gains with ours; ``attrs``: ``ours``, ``authors`` (unswapped), ``n`` and provenance.
+    """
+    data = read_json(Path(root or RESULTS) / "benchmarks" / "gain_blocks_zero_param.json")
+    frame = pd.DataFrame([{"key": k, "block": r["label"], "ours with the authors' block": r["ours_with_authors_block"],
+                           "the authors' with our block": r["authors_with_our_block"]} for k, r in data["blocks"].items()]
+                         ).set_index("key")
+    frame.attrs.update(ours=data["ours"], authors=data["authors"], n=data["n"], provenance=data["provenance"])
+    return frame
+
+
+def schedule_runs(root: Path | None = None) -> pd.DataFrame:
+    """Validation curves of ``zero_param`` trained from zero gains or from DoG widths apart, per
+    schedule (``benchmarks/paper_schedules.py`` files), and the curve of the run committed when each
+    file was written: one row per run, one column per validated step."""
+    folder = Path(root or RESULTS) / "benchmarks"
+    rows: dict[str, dict[int, float]] = {}
+    def where(start: dict[str, Any] | None) -> str:
+        return ("from zero gains" if not start else
+                f"DoG widths from {start.get('dog_surround_start', 0):g}/{start.get('dog_centre_start', 0):g} px")
+
+    for path in sorted(folder.glob("paper_schedules_zero_param*.json")):
+        data = read_json(path)
+        if "committed" in data:  # files older than the record of its start hold the first run, from zero gains
+            c = data["committed"]
+            label = f"our earlier committed run ({c['candidate']}, {where(c.get('options'))})"
+            rows[label] = dict(zip(c["val_step"], c["val_mse"]))
+        for name, run in data["candidates"].items():
+            rows[f"{name}, {where(data.get('options'))}"] = dict(zip(run["val_step"], run["val_mse"]))
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
+
+
+LEARNABLE_START_TRAINS = {"all": "all parameters", "gains": "the gains only", "nets": "the networks only"}
+
+
+def learnable_start(root: Path | None = None) -> pd.DataFrame:
+    """The learnable model trained from its start (``benchmarks/learnable_start.py`` files).
+
+    One row per run (which parameters train, peak learning rate): the validation MSE at the start
+    and at each validated step, and the mean training loss over the first and the last 25 steps.
+    ``attrs``: ``start`` (validation MSE of ``zero_param``, of the learnable model at its start and
+    with its networks off), ``n`` (validation sequences) and ``provenance`` per file. The files must
+    share their validation sequences; one that does not gives one line naming it.
+    """
+    folder = Path(root or RESULTS) / "benchmarks"
+    rows: dict[str, dict[str, Any]] = {}
+    attrs: dict[str, Any] = {"provenance": {}}
+    for path in sorted(folder.glob("learnable_start*.json")):
+        data = read_json(path)
+        if attrs.get("n", data["n_val"]) != data["n_val"] or attrs.get("start", data["start"]) != data["start"]:
+            raise ValueError(f"{path} measured another start or other validation sequences than "
+                             f"{next(iter(attrs['provenance']))}: its runs cannot share a table with theirs")
+        attrs.update(n=data["n_val"], start=data["start"])
+        attrs["provenance"][path.name] = data["provenance"]
+        trains = LEARNABLE_START_TRAINS[data.get("train", "all")]
+        for lr, run in data["runs"].items():
+            loss = run["loss_per_25_steps"]
+            row: dict[str, Any] = {"trains": trains, "peak learning rate": float(lr), "step 0": data["start"]["learnable"]}
+            row.update({f"step {s}": m for s, m in zip(run["val_step"], run["val_mse"])})
+            row.update({"loss, first 25 steps": loss[0], "loss, last 25 steps": loss[-1]})
+            rows[f"{trains}, {float(lr):g}"] = row
+    if not rows:
+        raise FileNotFoundError(f"no learnable_start*.json under {folder}: python benchmarks/learnable_start.py writes them")
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.attrs.update(attrs)
+    return frame
