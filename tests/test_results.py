@@ -190,3 +190,15 @@ def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) 
     _start_file(tmp_path, "gains", {"0.002": ([0.3, 0.3], [0.002, 0.002])}, n_val=8)
     with pytest.raises(ValueError, match="learnable_start_gains.json measured another start"):
         experiments.learnable_start(tmp_path)
+
+
+def test_restart_cycles_give_each_restart_its_peak_and_best() -> None:
+    from motionseg import experiments
+    history = {"val_step": [100, 200, 300, 400, 500, 600], "val_mse": [0.5, 0.3, 0.4, 0.35, 0.32, 0.29],
+               "restarts": [200, 400]}
+    cycles = experiments.restart_cycles(history, {"cycle_steps": 200, "lr": 0.02, "restart_factor": 0.5})
+    assert list(cycles["step"]) == [200, 400]
+    assert list(cycles["peak learning rate"]) == pytest.approx([0.01, 0.005])
+    assert list(cycles["best validation MSE of the cycle"]) == [0.35, 0.29]
+    assert cycles.attrs == {"best_before": 0.3, "best_before_step": 200}
+    assert experiments.restart_cycles({**history, "restarts": []}, {}).empty

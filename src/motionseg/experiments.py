@@ -12,9 +12,10 @@ from typing import Any
 
 import pandas as pd
 
+from . import checkpoint
 from .results import RESULTS, read_json
 
-__all__ = ["gain_blocks", "schedule_runs", "learnable_start"]
+__all__ = ["gain_blocks", "schedule_runs", "learnable_start", "restart_cycles", "training_floor_note"]
 
 
 def gain_blocks(root: Path | None = None) -> pd.DataFrame:
@@ -86,3 +87,53 @@ def learnable_start(root: Path | None = None) -> pd.DataFrame:
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.attrs.update(attrs)
     return frame
+
+
+def restart_cycles(history: dict[str, Any], config: dict[str, Any]) -> pd.DataFrame:
+    """The restarts of a run from its best weights (``TrainConfig.restart_factor``), one row each:
+    the step, the cycle's peak learning rate and the best validation MSE within the cycle.
+
+    ``attrs``: ``best_before`` and ``best_before_step``, the run's best validation up to its first
+    restart (what the restarts tried to beat). No restarts: an empty table.
+    """
+    steps, mse = history["val_step"], history["val_mse"]
+    rows = []
+    for i, r in enumerate(history.get("restarts", [])):
+        during = [m for s, m in zip(steps, mse) if r < s <= r + config["cycle_steps"]]
+        rows.append({"step": r, "peak learning rate": config["lr"] * config["restart_factor"] ** (i + 1),
+                     "best validation MSE of the cycle": min(during) if during else float("nan")})
+    frame = pd.DataFrame(rows, columns=["step", "peak learning rate", "best validation MSE of the cycle"])
+    if rows:
+        before = [(m, s) for s, m in zip(steps, mse) if s <= rows[0]["step"]]
+        frame.attrs["best_before"], frame.attrs["best_before_step"] = min(before)
+    return frame
+
+
+def training_floor_note(root: Path | None = None) -> str:
+    """Whether more of our training could close the paper models' gap: what zero_param's restarts
+    and the learnable model's runs from its start did (for chapter 07's causes)."""
+    root = Path(root or RESULTS)
+    ckpt = checkpoint.read(root / "zero_param" / "checkpoint.pt")
+    cycles = restart_cycles(ckpt["history"], ckpt["config"])
+    said = []
+    if len(cycles):
+        lowered = (cycles["best validation MSE of the cycle"] < cycles.attrs["best_before"]).any()
+        said.append(f"Our zero-parameter run {'went on improving after' if lowered else 'has reached its floor:'} "
+                    f"{len(cycles)} restart{'s' if len(cycles) > 1 else ''} from its best weights at lower peaks "
+                    + ("lowered its best validation MSE." if lowered else
+                       f"did not lower its best validation MSE ({cycles.attrs['best_before']:.6f}), so longer training "
+                       "of this recipe does not close its part of the gap."))
+    try:
+        runs = learnable_start(root)
+    except FileNotFoundError:
+        return " ".join(said)
+    last = runs[[c for c in runs.columns if c.startswith("step ")]].ffill(axis=1).iloc[:, -1]
+    lrs = runs["peak learning rate"]
+    if (last > runs["step 0"]).all():
+        said.append(f"Trained from its start, the learnable extension ended above the start's validation MSE in all "
+                    f"{len(runs)} runs tried (training {' / '.join(dict.fromkeys(runs['trains']))}; peak learning rates "
+                    f"{lrs.min():g} to {lrs.max():g}).")
+    else:
+        better = ", ".join(runs.index[last <= runs["step 0"]])
+        said.append(f"Trained from its start, the learnable extension improved on it in: {better}.")
+    return " ".join(said)
