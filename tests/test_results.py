@@ -187,6 +187,11 @@ def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) 
     assert frame.loc["the networks only, 0.002", "step 4"] == 0.0029
     assert frame.loc["all parameters, 0.0002", "loss, last 25 steps"] == 0.35
     assert (frame["step 0"] == 0.0021).all() and frame.attrs["n"] == 4
+    assert "loss, last 25 steps, over the start's" not in frame.columns
+    _start_file(tmp_path, "baseline", {"0": ([0.3, 0.5], [0.0021, 0.0021])})
+    frame = experiments.learnable_start(tmp_path)
+    assert frame.loc["nothing (learning rate 0)", "trains"] == experiments.UNTRAINED
+    assert frame.loc["the networks only, 0.002", "loss, last 25 steps, over the start's"] == pytest.approx(0.2)
     _start_file(tmp_path, "gains", {"0.002": ([0.3, 0.3], [0.002, 0.002])}, n_val=8)
     with pytest.raises(ValueError, match="learnable_start_gains.json measured another start"):
         experiments.learnable_start(tmp_path)
