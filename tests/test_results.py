@@ -207,3 +207,15 @@ def test_restart_cycles_give_each_restart_its_peak_and_best() -> None:
     assert list(cycles["best validation MSE of the cycle"]) == [0.35, 0.29]
     assert cycles.attrs == {"best_before": 0.3, "best_before_step": 200}
     assert experiments.restart_cycles({**history, "restarts": []}, {}).empty
+
+
+def test_training_floor_note_counts_the_trained_runs_only(tmp_path: Path) -> None:
+    import shutil
+    from motionseg import experiments, zoo
+    (tmp_path / "zero_param").mkdir()
+    shutil.copy(zoo.checkpoint_path("zero_param"), tmp_path / "zero_param" / "checkpoint.pt")
+    _start_file(tmp_path, "all", {"0.002": ([0.3, 0.4], [0.0025, 0.0027]), "0.0002": ([0.3, 0.35], [0.0022, 0.0023])})
+    _start_file(tmp_path, "untrained", {"0": ([0.3, 0.3], [0.0021, 0.0021])})
+    note = experiments.training_floor_note(tmp_path)
+    assert "in all 2 runs tried" in note and "peak learning rates 0.0002 to 0.002" in note
+    assert experiments.UNTRAINED not in note

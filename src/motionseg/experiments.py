@@ -135,6 +135,7 @@ def training_floor_note(root: Path | None = None) -> str:
         runs = learnable_start(root)
     except FileNotFoundError:
         return " ".join(said)
+    runs = runs[runs["trains"] != UNTRAINED]
     last = runs[[c for c in runs.columns if c.startswith("step ")]].ffill(axis=1).iloc[:, -1]
     lrs = runs["peak learning rate"]
     if (last > runs["step 0"]).all():
