@@ -333,21 +333,28 @@ def test_after_ctrl_c_the_command_that_resumes_is_printed(in_tmp: Path, capsys, 
     assert getattr(again, "resume", True) and not getattr(again, "force", False)
 
 
-def test_until_converged_resumed_past_the_recipe_adds_one_cycle_at_a_time(in_tmp: Path, capsys,
-                                                                          monkeypatch) -> None:
-    import motionseg.__main__ as cli
+def _resumed_at_3000(asked: list[int], val_mse_at, restart_at_3000: bool = False):
+    """A stand-in for ``train`` of a run that already stands at step 3,000 when resumed: it records
+    the steps asked for and returns the curve ``val_mse_at(step)`` up to them (validated every 100
+    steps), with a restart at step 3,000 once past it if ``restart_at_3000``."""
     from motionseg.train import History
 
-    asked: list[int] = []
-
     def fake_train(cfg, out, *args, **kwargs):
-        # a run that already stands at step 3,000 when resumed; its curve flattens after step 3,500
         asked.append(cfg.steps)
         last = max(cfg.steps, 3000)
         steps = list(range(100, last + 1, 100))
-        return None, History(step=steps, val_step=steps, val_mse=[1 / min(s, 3500) for s in steps])
+        return None, History(step=steps, val_step=steps, val_mse=[val_mse_at(s) for s in steps],
+                             restarts=[3000] if restart_at_3000 and last > 3000 else [])
+    return fake_train
 
-    monkeypatch.setattr(cli, "train", fake_train)
+
+def test_until_converged_resumed_past_the_recipe_adds_one_cycle_at_a_time(in_tmp: Path, capsys,
+                                                                          monkeypatch) -> None:
+    import motionseg.__main__ as cli
+
+    asked: list[int] = []
+    # its curve flattens after step 3,500
+    monkeypatch.setattr(cli, "train", _resumed_at_3000(asked, lambda s: 1 / min(s, 3500)))
     assert main(["train", "zero_param", "--resume", "--until-converged"]) == 0
     recipe = zoo.training_config("zero_param", "quick")
     assert asked[0] == recipe.steps < 3000 and len(asked) > 2
@@ -386,18 +393,9 @@ def test_until_converged_tries_one_restart_before_calling_a_flat_best_converged(
     # run) is not called converged while its restart rule has not yet acted; a restart cycle
     # that fails as well ends it
     import motionseg.__main__ as cli
-    from motionseg.train import History
 
     asked: list[int] = []
-
-    def fake_train(cfg, out, *args, **kwargs):
-        asked.append(cfg.steps)
-        last = max(cfg.steps, 3000)
-        steps = list(range(100, last + 1, 100))
-        mse = [1 / min(s, 2200) for s in steps]
-        return None, History(step=steps, val_step=steps, val_mse=mse, restarts=[3000] if last > 3000 else [])
-
-    monkeypatch.setattr(cli, "train", fake_train)
+    monkeypatch.setattr(cli, "train", _resumed_at_3000(asked, lambda s: 1 / min(s, 2200), restart_at_3000=True))
     recipe = replace(zoo.training_config("zero_param", "quick"), cycle_steps=500, restart_factor=0.5)
     monkeypatch.setattr(zoo, "training_config", lambda *a, **k: replace(recipe, **k))
     assert main(["train", "zero_param", "--resume", "--until-converged"]) == 0
