@@ -37,7 +37,7 @@ def plot_learning_curve(histories: dict[str, dict[str, list]], ax: plt.Axes | No
     """
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 2.7))
+        fig, ax = plt.subplots(figsize=(5.5, 3.4))
     circled = restarted = False
     for i, (label, h) in enumerate(histories.items()):
         ax.plot(h["step"], h["loss"], lw=0.5, alpha=0.45, color=f"C{i}")
@@ -54,7 +54,8 @@ def plot_learning_curve(histories: dict[str, dict[str, list]], ax: plt.Axes | No
     ax.set_xlabel("training step")
     ax.set_ylabel("MSE")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    # below the axes: inside, the legend of several runs hid the curves' top right
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     fig = fig or ax.figure
     fig.tight_layout()
     return fig
