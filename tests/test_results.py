@@ -167,9 +167,9 @@ def test_the_init_phrase_says_when_the_source_was_trained_again(tmp_path: Path) 
     assert "not the committed zero_param weights" in results.init_phrase(model, tmp_path)
 
 
-def _start_file(root: Path, train: str, runs: dict, n_val: int = 4) -> None:
+def _start_file(root: Path, train: str, runs: dict, n_val: int = 4, steps: int = 4) -> None:
     start = {"zero_param": 0.002, "learnable": 0.0021, "learnable, networks off": 0.0019}
-    body = {"steps": 4, "n_val": n_val, "train": train, "start": start, "provenance": {"command": train},
+    body = {"steps": steps, "n_val": n_val, "train": train, "start": start, "provenance": {"command": train},
             "runs": {lr: {"loss_per_25_steps": loss, "val_step": [2, 4], "val_mse": val} for lr, (loss, val) in runs.items()}}
     name = "learnable_start.json" if train == "all" else f"learnable_start_{train}.json"
     (root / "benchmarks").mkdir(parents=True, exist_ok=True)
@@ -194,6 +194,9 @@ def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) 
     assert frame.loc["the networks only, 0.002", "loss, last 25 steps, over the start's"] == pytest.approx(0.2)
     _start_file(tmp_path, "gains", {"0.002": ([0.3, 0.3], [0.002, 0.002])}, n_val=8)
     with pytest.raises(ValueError, match="learnable_start_gains.json measured another start"):
+        experiments.learnable_start(tmp_path)
+    _start_file(tmp_path, "gains", {"0.002": ([0.3, 0.3], [0.002, 0.002])}, steps=8)  # other batches
+    with pytest.raises(ValueError, match="another number of steps"):
         experiments.learnable_start(tmp_path)
 
 

@@ -65,18 +65,20 @@ def learnable_start(root: Path | None = None) -> pd.DataFrame:
     run at learning rate 0 is the start's own loss on the same batches (``trains``: ``UNTRAINED``);
     where there is one, each run's loss over the last 25 steps is also given relative to it.
     ``attrs``: ``start`` (validation MSE of ``zero_param``, of the learnable model at its start and
-    with its networks off), ``n`` (validation sequences) and ``provenance`` per file. The files must
-    share their validation sequences; one that does not gives one line naming it.
+    with its networks off), ``n`` (validation sequences), ``steps`` and ``provenance`` per file. The
+    files must share their start, validation sequences and steps; one that does not gives one line
+    naming it.
     """
     folder = Path(root or RESULTS) / "benchmarks"
     rows: dict[str, dict[str, Any]] = {}
     attrs: dict[str, Any] = {"provenance": {}}
     for path in sorted(folder.glob("learnable_start*.json")):
         data = read_json(path)
-        if attrs.get("n", data["n_val"]) != data["n_val"] or attrs.get("start", data["start"]) != data["start"]:
-            raise ValueError(f"{path} measured another start or other validation sequences than "
-                             f"{next(iter(attrs['provenance']))}: its runs cannot share a table with theirs")
-        attrs.update(n=data["n_val"], start=data["start"])
+        # the same start, validation sequences and training batches (steps), or the runs do not compare
+        if any(attrs.get(k, data[key]) != data[key] for k, key in (("n", "n_val"), ("start", "start"), ("steps", "steps"))):
+            raise ValueError(f"{path} measured another start, other validation sequences or another number of "
+                             f"steps than {next(iter(attrs['provenance']))}: its runs cannot share a table with theirs")
+        attrs.update(n=data["n_val"], start=data["start"], steps=data["steps"])
         attrs["provenance"][path.name] = data["provenance"]
         for lr, run in data["runs"].items():
             # at learning rate 0 nothing moves: the start's own training loss on the same batches
