@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from motionseg import data, fourier
-from motionseg.multi_object import MultiObject, MultiOptions
+from motionseg.multi_object import MultiObject, MultiOptions, seed_lags
 
 
 def _matched_error(found: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -287,7 +287,7 @@ def test_min_explained_is_checked() -> None:
 
 def _align(model: MultiObject, x: torch.Tensor, bg: torch.Tensor, velocity: torch.Tensor) -> list:
     """``model.align`` for seed frames ``x`` (B x S x H x W), each layer's aligned along its velocity here."""
-    lags = x.shape[1] - 1 - torch.arange(x.shape[1], dtype=x.dtype)
+    lags = seed_lags(x.shape[1], x)
     frames = [fourier.real_shift(x, lags[None, :, None] * velocity[:, k, None, :]) for k in range(velocity.shape[1])]
     return model.align(frames, bg, velocity)
 
