@@ -13,8 +13,10 @@ the zero-parameter estimates through. This measures, on the validation sequences
 If the validation MSE rises from the start at every learning rate while the training loss does not
 fall, training does not find what the networks could add from this start. ``--train gains`` or
 ``--train nets`` trains only those parameters (the others stay at the start), to see which of
-them the damage comes from. Writes
-``results/benchmarks/learnable_start.json``; the checkpoints go to a temporary folder.
+them the damage comes from. ``--grad-floor`` trains with the surrogate gradient of the phase
+differences (``TrainConfig.grad_floor``; ``benchmarks/gradient_floor.py`` shows why). Writes
+``results/benchmarks/learnable_start.json`` (``learnable_start_<train>[_floor<f>].json`` for the
+other options); the checkpoints go to a temporary folder.
 """
 from __future__ import annotations
 
@@ -40,13 +42,16 @@ def main() -> None:
     parser.add_argument("--n-val", type=int, default=128)
     parser.add_argument("--train", choices=("all", "gains", "nets"), default="all",
                         help="which parameters train (the others stay at the start): all, the gains only, the nets only")
+    parser.add_argument("--grad-floor", type=float, default=None,
+                        help="train with this gradient floor of the phase differences (default: the exact gradient)")
     parser.add_argument("--out", type=Path, default=None,
                         help="default results/benchmarks/learnable_start.json (learnable_start_<train>.json "
-                             "for --train gains or nets)")
+                             "for --train gains or nets, with _floor<f> for --grad-floor)")
     args = parser.parse_args()
     if args.out is None:
-        args.out = ROOT / "results" / "benchmarks" / (
-            "learnable_start.json" if args.train == "all" else f"learnable_start_{args.train}.json")
+        name = "learnable_start" + ("" if args.train == "all" else f"_{args.train}")
+        name += "" if args.grad_floor is None else f"_floor{args.grad_floor:g}"
+        args.out = ROOT / "results" / "benchmarks" / f"{name}.json"
     torch.set_num_threads(1)
     device = config.device()
     start = time.perf_counter()
@@ -54,6 +59,7 @@ def main() -> None:
     cfg = replace(base, n_val=args.n_val, workers=0, steps=args.steps, val_every=50, checkpoint_every=args.steps)
     frames = validation_frames(cfg)
     result: dict[str, Any] = {"steps": args.steps, "n_val": args.n_val, "recipe_lr": base.lr, "train": args.train,
+                              "grad_floor": args.grad_floor,
                               "validation_options": validation_options(cfg),
                               "start": {}, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +74,7 @@ def main() -> None:
             model.without("modelA", "modelFG", "modelBG"), frames, cfg.n_seed, device)
         print(result["start"], flush=True)
         for lr in args.lr:
-            run_cfg = replace(cfg, lr=lr)
+            run_cfg = replace(cfg, lr=lr, grad_floor=args.grad_floor)
             torch.manual_seed(cfg.seed)
             trained = zoo.build("learnable")  # the start of the runs above (train() loads zero_param's gains into it)
             for name, p in trained.named_parameters():

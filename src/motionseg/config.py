@@ -105,6 +105,9 @@ class TrainConfig:
     # "cyclic" only: a cycle that follows one which did not lower the best validation MSE starts
     # again from the best weights (fresh Adam moments), its peak and floor times this factor
     restart_factor: float | None = None
+    # the phase of each cross-power spectrum backpropagates as if frequencies below this fraction
+    # of its peak had none (fourier.gradient_floor; the forward pass is unchanged). None: exact
+    grad_floor: float | None = None
     # -- how the steps are computed (EXECUTION: may change when a run is resumed) --
     # Opt-in and off by default: each is switched on for a device only after
     # benchmarks/gpu_session.sh measured that it helps there (see benchmarks/GPU_SESSION.md).
@@ -143,5 +146,7 @@ def check_train_config(cfg: TrainConfig) -> None:
         if cfg.val_every > cfg.cycle_steps:
             raise ValueError(f"restart_factor judges each cycle by its validations: val_every ({cfg.val_every}) "
                              f"must be at most cycle_steps ({cfg.cycle_steps})")
+    if cfg.grad_floor is not None and not 0 < cfg.grad_floor < 1:
+        raise ValueError(f"grad_floor is a fraction of each spectrum's peak in (0, 1), got {cfg.grad_floor}")
     if cfg.prefetch is not None and cfg.workers == 0:
         raise ValueError("prefetch needs data workers (workers > 0)")

@@ -9,7 +9,10 @@ back at the other.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -90,14 +93,42 @@ def normalise(z: Tensor, eps: float | Tensor = EPS) -> Tensor:
     return z * torch.rsqrt(z.real ** 2 + z.imag ** 2 + eps * eps)
 
 
+# The relative floor of unit_spectrum's gradient while gradient_floor() is active (None: exact).
+_GRAD_FLOOR: contextvars.ContextVar[float | None] = contextvars.ContextVar("grad_floor", default=None)
+
+
+@contextlib.contextmanager
+def gradient_floor(floor: float | None) -> Iterator[None]:
+    """Within this block, :func:`unit_spectrum` backpropagates as if its floor were ``floor``.
+
+    The values computed are unchanged. The phase of a frequency with almost no energy turns
+    fast with the images behind it (its gradient grows as 1 / energy), so the exact gradient of
+    a model trained through phase differences is dominated by the frequencies that matter least
+    (``benchmarks/gradient_floor.py`` measures it). ``None`` keeps the exact gradient.
+    """
+    if floor is not None and not 0 < floor < 1:
+        raise ValueError(f"the gradient floor is a fraction of the spectrum's peak in (0, 1), got {floor}")
+    token = _GRAD_FLOOR.set(floor)
+    try:
+        yield
+    finally:
+        _GRAD_FLOOR.reset(token)
+
+
 def unit_spectrum(cross: Tensor, floor: float = 1e-6) -> Tensor:
     """Phases of a cross-power spectrum as unit phasors, ignoring what lies below ``floor`` x its peak.
 
     Frequencies with (almost) no energy have no reliable phase; the relative floor fades them
-    out smoothly and keeps the gradient bounded when a model is trained through it.
+    out smoothly and keeps the gradient bounded when a model is trained through it. Inside
+    :func:`gradient_floor` the gradient is that of the higher floor given there (same values).
     """
     peak = cross.abs().amax(dim=(-2, -1), keepdim=True).detach()
-    return normalise(cross, floor * peak + EPS)
+    exact = normalise(cross, floor * peak + EPS)
+    grad_floor = _GRAD_FLOOR.get()
+    if grad_floor is None or grad_floor <= floor or not cross.requires_grad:
+        return exact
+    smooth = normalise(cross, grad_floor * peak + EPS)
+    return exact.detach() + (smooth - smooth.detach())
 
 
 def phase_difference(earlier: Tensor, later: Tensor, eps: float = EPS) -> Tensor:

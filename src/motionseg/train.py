@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import __version__, checkpoint, config, data
+from . import __version__, checkpoint, config, data, fourier
 from .config import TrainConfig
 
 __all__ = ["TrainConfig", "History", "train", "validate", "sequence_loss", "provenance", "write_json",
@@ -564,7 +564,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, device: torch.device | Non
                           f"({best.val_mse:.6f}, step {best.step}): back to those weights, peak learning rate "
                           f"{scheduler.max_lrs[0]:.3g}", flush=True)
                 frames = frames.to(device, non_blocking=True)
-                loss = sequence_loss(model, frames, cfg.n_seed, autocast=amp)
+                with fourier.gradient_floor(cfg.grad_floor):
+                    loss = sequence_loss(model, frames, cfg.n_seed, autocast=amp)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"training loss became {loss.item()} at step {step}")
                 optimizer.zero_grad(set_to_none=True)
