@@ -397,6 +397,41 @@ def test_unit_spectrum_has_finite_gradients_where_the_spectrum_vanishes() -> Non
     assert float(u[0, 0].abs()) < 1e-3
 
 
+def _spectrum_with_a_weak_frequency() -> torch.Tensor:
+    g = torch.Generator().manual_seed(5)
+    cross = torch.complex(torch.randn(8, 8, generator=g), torch.randn(8, 8, generator=g)).to(torch.complex128)
+    cross[2, 3] = 1e-4 * (1 + 1j)  # weak (1e-4 of the others) but above unit_spectrum's own floor of 1e-6
+    return cross
+
+
+def test_gradient_floor_keeps_the_values_and_damps_the_gradient_of_weak_frequencies() -> None:
+    """Values bit-identical; the weak frequency's gradient is that of the higher floor (over 100 times smaller)."""
+    cross = _spectrum_with_a_weak_frequency().requires_grad_(True)
+    exact = F.unit_spectrum(cross)
+    (grad_exact,) = torch.autograd.grad(exact.real.sum(), cross)
+    with F.gradient_floor(0.01):
+        floored = F.unit_spectrum(cross)
+    (grad_floored,) = torch.autograd.grad(floored.real.sum(), cross)
+    assert torch.equal(floored.detach(), exact.detach())
+    peak = cross.detach().abs().amax()
+    (grad_smooth,) = torch.autograd.grad(F.normalise(cross, 0.01 * peak + F.EPS).real.sum(), cross)
+    torch.testing.assert_close(grad_floored, grad_smooth)
+    assert float(grad_exact[2, 3].abs()) > 100 * float(grad_floored[2, 3].abs())
+    # outside the block, and below the function's own floor, the gradient is exact again
+    (again,) = torch.autograd.grad(F.unit_spectrum(cross).real.sum(), cross)
+    torch.testing.assert_close(again, grad_exact)
+    with F.gradient_floor(1e-7):
+        (below,) = torch.autograd.grad(F.unit_spectrum(cross).real.sum(), cross)
+    torch.testing.assert_close(below, grad_exact)
+
+
+@pytest.mark.parametrize("floor", [0.0, 1.0, -1e-3])
+def test_gradient_floor_outside_zero_to_one_is_refused(floor: float) -> None:
+    with pytest.raises(ValueError, match=r"fraction of the spectrum's peak in \(0, 1\)"):
+        with F.gradient_floor(floor):
+            pass
+
+
 def test_normalise_is_smooth_at_zero() -> None:
     z = torch.zeros(3, dtype=torch.complex64, requires_grad=True)
     F.normalise(z).real.sum().backward()

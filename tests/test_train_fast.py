@@ -106,7 +106,8 @@ def test_settings_no_run_can_use_are_refused(tmp_path: Path) -> None:
                        (dict(prefetch=2), "workers"),
                        (dict(restart_factor=1.0), r"restart_factor must be in \(0, 1\)"),
                        (dict(restart_factor=0.5, schedule="cosine"), "cyclic schedule"),
-                       (dict(restart_factor=0.5, cycle_steps=2, val_every=3), "val_every")]:
+                       (dict(restart_factor=0.5, cycle_steps=2, val_every=3), "val_every"),
+                       (dict(grad_floor=0.0), r"grad_floor is a fraction of each spectrum's peak in \(0, 1\)")]:
         with pytest.raises(ValueError, match=match):
             run(tiny(**bad), out)
     assert not out.exists()
@@ -203,6 +204,24 @@ def test_a_run_without_restarts_takes_the_rule_on_only_if_it_would_not_have_acte
     run(replace(plain, steps=5), late)  # past step 4, trained on without the restart the rule makes there
     with pytest.raises(ValueError, match="restart_factor: checkpoint None, this run 0.5"):
         run(replace(plain, steps=6, restart_factor=0.5), late, resume=True)
+
+
+# -- the gradient floor of the phase differences (grad_floor) --------------------------------------
+
+def test_grad_floor_trains_on_the_same_losses_with_another_gradient(tmp_path: Path) -> None:
+    """The first step's loss is the same (values unchanged); the step it takes is not, and a resume keeps the floor."""
+    cfg = tiny(steps=2, val_every=1, checkpoint_every=1)
+    exact_model, exact = run(cfg, tmp_path / "exact" / "zero_param" / "checkpoint.pt")
+    floored = replace(cfg, grad_floor=1e-2)
+    out = tmp_path / "floor" / "zero_param" / "checkpoint.pt"
+    model, history = run(floored, out)
+    assert history.loss[0] == exact.loss[0]
+    assert history.loss[1] != pytest.approx(exact.loss[1], abs=1e-9)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, exact_model.state_dict()[k])]
+    assert changed
+    assert checkpoint.read(out)["config"]["grad_floor"] == 1e-2
+    with pytest.raises(ValueError, match="grad_floor: checkpoint 0.01, this run None"):
+        run(replace(cfg, steps=3), out, resume=True)
 
 
 # -- bf16 autocast ----------------------------------------------------------------------------------
