@@ -42,6 +42,16 @@ def test_train_resume_and_refuse_to_overwrite(in_tmp: Path, capsys) -> None:
     assert checkpoint.read(out)["step"] == 1
 
 
+def test_train_takes_a_gradient_floor_and_refuses_one_outside_zero_to_one(in_tmp: Path, capsys) -> None:
+    assert main(["train", "zero_param", "--steps", "1", "--grad-floor", "0.001"]) == 0
+    assert checkpoint.read(in_tmp / "runs" / "zero_param" / "checkpoint.pt")["config"]["grad_floor"] == 0.001
+    capsys.readouterr()
+    assert main(["train", "zero_param", "--steps", "1", "--force", "--grad-floor", "2"]) == 1
+    assert "grad_floor is a fraction of each spectrum's peak in (0, 1), got 2.0" in one_line_error(capsys)
+    # the refused run replaced nothing
+    assert checkpoint.read(in_tmp / "runs" / "zero_param" / "checkpoint.pt")["config"]["grad_floor"] == 0.001
+
+
 def test_train_stops_at_its_time_limit_with_a_resumable_checkpoint(in_tmp: Path, capsys) -> None:
     assert main(["train", "zero_param", "--steps", "3", "--minutes", "0.00001"]) == 0
     assert "stopped at step 1 of 3" in capsys.readouterr().out

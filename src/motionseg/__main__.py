@@ -104,6 +104,8 @@ def _inside_results(path: Path) -> bool:
 
 def _train(args: argparse.Namespace) -> None:
     overrides = {"steps": args.steps} if args.steps is not None else {}
+    if args.grad_floor is not None:
+        overrides["grad_floor"] = args.grad_floor
     cfg = zoo.training_config(args.model, args.profile, **overrides)
     out = zoo.checkpoint_path(args.model, Path(args.results))
     _check_writable(out)
@@ -273,6 +275,9 @@ def parser() -> argparse.ArgumentParser:
                    help="after the planned steps, add learning-rate cycles until the best validation MSE "
                         "improves by less than 1 %% over the last quarter of the steps (a cyclic schedule; a cosine "
                         "one has a fixed length and is only judged)")
+    p.add_argument("--grad-floor", type=float, default=None,
+                   help="train with the phase differences' gradient floor (a fraction of each spectrum's peak in "
+                        "(0, 1); the values are unchanged) instead of the recipe's")
     p.add_argument("--results", type=_folder, default=str(RUNS),
                    help="folder for <model>/checkpoint.pt (default: runs/; the committed ones: results)")
     p.set_defaults(func=_train)
