@@ -167,11 +167,14 @@ def test_the_init_phrase_says_when_the_source_was_trained_again(tmp_path: Path) 
     assert "not the committed zero_param weights" in results.init_phrase(model, tmp_path)
 
 
-def _start_file(root: Path, train: str, runs: dict, n_val: int = 4, steps: int = 4) -> None:
+def _start_file(root: Path, train: str, runs: dict, n_val: int = 4, steps: int = 4, floor: float | None = None) -> None:
     start = {"zero_param": 0.002, "learnable": 0.0021, "learnable, networks off": 0.0019}
     body = {"steps": steps, "n_val": n_val, "train": train, "start": start, "provenance": {"command": train},
             "runs": {lr: {"loss_per_25_steps": loss, "val_step": [2, 4], "val_mse": val} for lr, (loss, val) in runs.items()}}
-    name = "learnable_start.json" if train == "all" else f"learnable_start_{train}.json"
+    if floor is not None:
+        body["grad_floor"] = floor
+    name = ("learnable_start.json" if train == "all" else f"learnable_start_{train}.json").replace(
+        ".json", ".json" if floor is None else f"_floor{floor:g}.json")
     (root / "benchmarks").mkdir(parents=True, exist_ok=True)
     (root / "benchmarks" / name).write_text(json.dumps(body))
 
@@ -192,6 +195,14 @@ def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) 
     frame = experiments.learnable_start(tmp_path)
     assert frame.loc["nothing (learning rate 0)", "trains"] == experiments.UNTRAINED
     assert frame.loc["the networks only, 0.002", "loss, last 25 steps, over the start's"] == pytest.approx(0.2)
+    # a run with the gradient floor has a row of its own beside the exact gradient's at the same rate
+    _start_file(tmp_path, "nets", {"0.002": ([0.5, 0.45], [0.0021, 0.002])}, floor=1e-4)
+    frame = experiments.learnable_start(tmp_path)
+    assert frame.loc["the networks only, 0.002, gradient floor 0.0001", "step 4"] == 0.002
+    assert frame.loc["the networks only, 0.002", "gradient"] == "exact"
+    assert frame.loc["the networks only, 0.002, gradient floor 0.0001", "gradient"] == "floor 0.0001"
+    assert frame.loc["the networks only, 0.002, gradient floor 0.0001", "loss, last 25 steps, over the start's"] == \
+        pytest.approx(-0.1)
     _start_file(tmp_path, "gains", {"0.002": ([0.3, 0.3], [0.002, 0.002])}, n_val=8)
     with pytest.raises(ValueError, match="learnable_start_gains.json measured another start"):
         experiments.learnable_start(tmp_path)

@@ -60,8 +60,8 @@ UNTRAINED = "nothing (learning rate 0)"
 def learnable_start(root: Path | None = None) -> pd.DataFrame:
     """The learnable model trained from its start (``benchmarks/learnable_start.py`` files).
 
-    One row per run (which parameters train, peak learning rate): the validation MSE at the start
-    and at each validated step, and the mean training loss over the first and the last 25 steps. A
+    One row per run (which parameters train, peak learning rate, exact gradient or the gradient
+    floor it trained with): the validation MSE at the start and at each validated step, and the mean training loss over the first and the last 25 steps. A
     run at learning rate 0 is the start's own loss on the same batches (``trains``: ``UNTRAINED``);
     where there is one, each run's loss over the last 25 steps is also given relative to it.
     ``attrs``: ``start`` (validation MSE of ``zero_param``, of the learnable model at its start and
@@ -80,14 +80,18 @@ def learnable_start(root: Path | None = None) -> pd.DataFrame:
                              f"steps than {next(iter(attrs['provenance']))}: its runs cannot share a table with theirs")
         attrs.update(n=data["n_val"], start=data["start"], steps=data["steps"])
         attrs["provenance"][path.name] = data["provenance"]
+        floor = data.get("grad_floor")  # files before the option trained with the exact gradient
         for lr, run in data["runs"].items():
             # at learning rate 0 nothing moves: the start's own training loss on the same batches
             trains = UNTRAINED if float(lr) == 0 else LEARNABLE_START_TRAINS[data.get("train", "all")]
             loss = run["loss_per_25_steps"]
-            row: dict[str, Any] = {"trains": trains, "peak learning rate": float(lr), "step 0": data["start"]["learnable"]}
+            row: dict[str, Any] = {"trains": trains, "peak learning rate": float(lr),
+                                   "gradient": "exact" if floor is None else f"floor {floor:g}",
+                                   "step 0": data["start"]["learnable"]}
             row.update({f"step {s}": m for s, m in zip(run["val_step"], run["val_mse"])})
             row.update({"loss, first 25 steps": loss[0], "loss, last 25 steps": loss[-1]})
-            rows[trains if trains == UNTRAINED else f"{trains}, {float(lr):g}"] = row
+            key = trains if trains == UNTRAINED else f"{trains}, {float(lr):g}"
+            rows[key if floor is None or trains == UNTRAINED else f"{key}, gradient floor {floor:g}"] = row
     if not rows:
         raise FileNotFoundError(f"no learnable_start*.json under {folder}: python benchmarks/learnable_start.py writes them")
     frame = pd.DataFrame.from_dict(rows, orient="index")
