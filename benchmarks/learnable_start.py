@@ -44,6 +44,7 @@ def main() -> None:
                         help="which parameters train (the others stay at the start): all, the gains only, the nets only")
     parser.add_argument("--grad-floor", type=float, default=None,
                         help="train with this gradient floor of the phase differences (default: the exact gradient)")
+    parser.add_argument("--force", action="store_true", help="replace the output file if it exists")
     parser.add_argument("--out", type=Path, default=None,
                         help="default results/benchmarks/learnable_start.json (learnable_start_<train>.json "
                              "for --train gains or nets, with _floor<f> for --grad-floor)")
@@ -52,6 +53,8 @@ def main() -> None:
         name = "learnable_start" + ("" if args.train == "all" else f"_{args.train}")
         name += "" if args.grad_floor is None else f"_floor{args.grad_floor:g}"
         args.out = ROOT / "results" / "benchmarks" / f"{name}.json"
+    if args.out.exists() and not args.force:  # an hour of runs is not replaced by accident
+        parser.error(f"{args.out} exists: --out another file for other learning rates, --force replaces it")
     torch.set_num_threads(1)
     device = config.device()
     start = time.perf_counter()
