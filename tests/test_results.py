@@ -211,6 +211,24 @@ def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) 
         experiments.learnable_start(tmp_path)
 
 
+def test_gradient_check_averages_the_batches_relative_to_each_loss(tmp_path: Path) -> None:
+    from motionseg import experiments
+    runs = [{"model": "m", "parameters": "networks", "floor": floor, "batch": b, "loss": loss, "norm": norm,
+             "change": [change], "predicted": [-0.1 * norm]}
+            for b, loss in enumerate([0.002, 0.004])
+            for floor, norm, change in [(None, 60.0 * (b + 1), 0.0001), (1e-4, 0.002, -0.0002)]]
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "gradient_floor.json").write_text(json.dumps(
+        {"batches": 2, "batch_size": 16, "steps": [0.1], "floors": [None, 1e-4], "runs": runs, "provenance": {}}))
+    frame = experiments.gradient_check(tmp_path).set_index("gradient")
+    assert list(frame.index) == ["exact", "floor 0.0001"]
+    assert frame.loc["exact", "gradient norm"] == pytest.approx(90.0)
+    # each batch's change relative to its own loss, then the mean: (0.05 + 0.025) / 2
+    assert frame.loc["exact", "loss change, step 0.1"] == pytest.approx(0.0375)
+    assert frame.loc["floor 0.0001", "loss change, step 0.1"] == pytest.approx(-0.075)
+    assert frame.loc["exact", "predicted, step 0.1"] == pytest.approx(-(6 / 0.002 + 12 / 0.004) / 2)
+
+
 def test_restart_cycles_give_each_restart_its_peak_and_best() -> None:
     from motionseg import experiments
     history = {"val_step": [100, 200, 300, 400, 500, 600], "val_mse": [0.5, 0.3, 0.4, 0.35, 0.32, 0.29],

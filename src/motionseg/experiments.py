@@ -15,7 +15,7 @@ import pandas as pd
 from . import checkpoint
 from .results import RESULTS, read_json
 
-__all__ = ["gain_blocks", "schedule_runs", "learnable_start", "restart_cycles", "training_floor_note"]
+__all__ = ["gain_blocks", "schedule_runs", "learnable_start", "gradient_check", "restart_cycles", "training_floor_note"]
 
 
 def gain_blocks(root: Path | None = None) -> pd.DataFrame:
@@ -51,6 +51,32 @@ def schedule_runs(root: Path | None = None) -> pd.DataFrame:
         for name, run in data["candidates"].items():
             rows[f"{name}, {where(data.get('options'))}"] = dict(zip(run["val_step"], run["val_mse"]))
     return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
+
+
+def gradient_check(root: Path | None = None) -> pd.DataFrame:
+    """The gradient of the paper's models, exact and with gradient floors (``benchmarks/gradient_floor.py``).
+
+    One row per model, parameter group and gradient (``exact`` or ``floor f``), averaged over the
+    file's training batches: the gradient's norm and, for each step length ``s`` of the file, the
+    loss change of a step of length ``s`` against the normalised gradient and the change the
+    gradient predicts (``-s * norm``), both relative to the loss. ``attrs``: ``batches``,
+    ``batch_size``, ``steps``, ``provenance``.
+    """
+    data = read_json(Path(root or RESULTS) / "benchmarks" / "gradient_floor.json")
+    rows = []
+    for run in data["runs"]:
+        row: dict[str, Any] = {"model": run["model"], "parameters": run["parameters"],
+                               "gradient": "exact" if run["floor"] is None else f"floor {run['floor']:g}",
+                               "gradient norm": run["norm"]}
+        for step, change, predicted in zip(data["steps"], run["change"], run["predicted"]):
+            row[f"loss change, step {step:g}"] = change / run["loss"]
+            row[f"predicted, step {step:g}"] = predicted / run["loss"]
+        rows.append(row)
+    keys = ["model", "parameters", "gradient"]
+    frame = pd.DataFrame(rows).groupby(keys, sort=False).mean().reset_index()
+    frame.attrs.update(batches=data["batches"], batch_size=data["batch_size"], steps=data["steps"],
+                       provenance=data["provenance"])
+    return frame
 
 
 LEARNABLE_START_TRAINS = {"all": "all parameters", "gains": "the gains only", "nets": "the networks only"}
