@@ -170,6 +170,7 @@ def test_the_init_phrase_says_when_the_source_was_trained_again(tmp_path: Path) 
 def _start_file(root: Path, train: str, runs: dict, n_val: int = 4, steps: int = 4, floor: float | None = None) -> None:
     start = {"zero_param": 0.002, "learnable": 0.0021, "learnable, networks off": 0.0019}
     body = {"steps": steps, "n_val": n_val, "train": train, "start": start, "provenance": {"command": train},
+            "init_weights": {"model": "zero_param", "step": 7, "val_mse": 0.002, "sha256": "ab"},
             "runs": {lr: {"loss_per_25_steps": loss, "val_step": [2, 4], "val_mse": val} for lr, (loss, val) in runs.items()}}
     if floor is not None:
         body["grad_floor"] = floor
@@ -190,6 +191,7 @@ def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) 
     assert frame.loc["the networks only, 0.002", "step 4"] == 0.0029
     assert frame.loc["all parameters, 0.0002", "loss, last 25 steps"] == 0.35
     assert (frame["step 0"] == 0.0021).all() and frame.attrs["n"] == 4
+    assert frame.attrs["init_weights"]["step"] == 7
     assert "loss, last 25 steps, over the start's" not in frame.columns
     _start_file(tmp_path, "baseline", {"0": ([0.3, 0.5], [0.0021, 0.0021])})
     frame = experiments.learnable_start(tmp_path)

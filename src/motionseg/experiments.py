@@ -91,7 +91,8 @@ def learnable_start(root: Path | None = None) -> pd.DataFrame:
     run at learning rate 0 is the start's own loss on the same batches (``trains``: ``UNTRAINED``);
     where there is one, each run's loss over the last 25 steps is also given relative to it.
     ``attrs``: ``start`` (validation MSE of ``zero_param``, of the learnable model at its start and
-    with its networks off), ``n`` (validation sequences), ``steps`` and ``provenance`` per file. The
+    with its networks off), ``n`` (validation sequences), ``steps``, ``init_weights`` (the zero_param
+    weights the start took: step, validation MSE, sha256) and ``provenance`` per file. The
     files must share their start, validation sequences and steps; one that does not gives one line
     naming it.
     """
@@ -105,6 +106,7 @@ def learnable_start(root: Path | None = None) -> pd.DataFrame:
             raise ValueError(f"{path} measured another start, other validation sequences or another number of "
                              f"steps than {next(iter(attrs['provenance']))}: its runs cannot share a table with theirs")
         attrs.update(n=data["n_val"], start=data["start"], steps=data["steps"])
+        attrs.setdefault("init_weights", data.get("init_weights"))
         attrs["provenance"][path.name] = data["provenance"]
         floor = data.get("grad_floor")  # files before the option trained with the exact gradient
         for lr, run in data["runs"].items():
