@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from . import checkpoint
+from .curves import convergence
 from .results import RESULTS, read_json
 
 __all__ = ["gain_blocks", "schedule_runs", "learnable_start", "gradient_check", "restart_cycles", "training_floor_note"]
@@ -152,31 +153,52 @@ def restart_cycles(history: dict[str, Any], config: dict[str, Any]) -> pd.DataFr
 
 
 def training_floor_note(root: Path | None = None) -> str:
-    """Whether more of our training could close the paper models' gap: what zero_param's restarts
-    and the learnable model's runs from its start did (for chapter 07's causes)."""
+    """Whether more of our training could close the paper models' gap: what zero_param's restarts,
+    its gradient floor and the learnable model's runs from its start did (for chapter 07's causes)."""
     root = Path(root or RESULTS)
-    ckpt = checkpoint.read(root / "zero_param" / "checkpoint.pt")
-    cycles = restart_cycles(ckpt["history"], ckpt["config"])
+    kept = checkpoint.read(root / "zero_param" / "checkpoint.pt")
+    earlier = [checkpoint.read(p) for p in sorted((root / "benchmarks").glob("zero_param_*/checkpoint.pt"))]
+    floor = kept["config"].get("grad_floor")
     said = []
-    if len(cycles):
+    # the run whose restarts show where its recipe stops: the kept one, else an earlier one
+    restarted = next((ck for ck in (kept, *earlier) if ck["history"].get("restarts")), None)
+    if restarted is not None:
+        cycles = restart_cycles(restarted["history"], restarted["config"])
         lowered = (cycles["best validation MSE of the cycle"] < cycles.attrs["best_before"]).any()
-        said.append(f"Our zero-parameter run {'went on improving after' if lowered else 'has reached its floor:'} "
-                    f"{len(cycles)} restart{'s' if len(cycles) > 1 else ''} from its best weights at lower peaks "
+        who = ("Our zero-parameter run" if restarted is kept else
+               "With the exact gradient, our zero-parameter run" if not restarted["config"].get("grad_floor") else
+               "An earlier zero-parameter run")
+        n = len(cycles)
+        said.append(f"{who} {'went on improving after' if lowered else 'reached its floor:'} "
+                    f"{n} restart{'s' if n > 1 else ''} from its best weights at lower peaks "
                     + ("lowered its best validation MSE." if lowered else
-                       f"did not lower its best validation MSE ({cycles.attrs['best_before']:.6f}), so longer training "
-                       "of this recipe does not close its part of the gap."))
+                       f"did not lower its best validation MSE ({cycles.attrs['best_before']:.6f})"
+                       + (", so longer training of this recipe does not close its part of the gap."
+                          if restarted is kept else ".")))
+    if floor:
+        hist = kept["history"]
+        state = convergence(hist["val_step"], hist["val_mse"])
+        said.append(f"Trained with the gradient floor {floor:g} (the same values, the gradient of the phases as if "
+                    f"frequencies below {floor:g} of each spectrum's peak had no energy), the same recipe reaches "
+                    f"{state.best:.6f} in {hist['val_step'][-1]:,} steps and "
+                    + ("has converged by the project's criterion." if state.converged else
+                       f"is still improving ({100 * state.gain:.1f} % over the last quarter of its steps): "
+                       "more training may lower it further."))
     try:
         runs = learnable_start(root)
     except FileNotFoundError:
         return " ".join(said)
+    took = runs.attrs.get("init_weights") or {}
+    start = ("its start" if not took or took.get("val_mse") == min(kept["history"]["val_mse"]) else
+             f"its start (zero_param's earlier weights, validation MSE {took['val_mse']:.6f})")
     runs = runs[runs["trains"] != UNTRAINED]
     last = runs[[c for c in runs.columns if c.startswith("step ")]].ffill(axis=1).iloc[:, -1]
     lrs = runs["peak learning rate"]
     if (last > runs["step 0"]).all():
-        said.append(f"Trained from its start, the learnable extension ended above the start's validation MSE in all "
+        said.append(f"Trained from {start}, the learnable extension ended above the start's validation MSE in all "
                     f"{len(runs)} runs tried (training {' / '.join(dict.fromkeys(runs['trains']))}; peak learning rates "
                     f"{lrs.min():g} to {lrs.max():g}).")
     else:
         better = ", ".join(runs.index[last <= runs["step 0"]])
-        said.append(f"Trained from its start, the learnable extension improved on it in: {better}.")
+        said.append(f"Trained from {start}, the learnable extension improved on it in: {better}.")
     return " ".join(said)
