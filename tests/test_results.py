@@ -243,6 +243,30 @@ def test_restart_cycles_give_each_restart_its_peak_and_best() -> None:
     assert experiments.restart_cycles({**history, "restarts": []}, {}).empty
 
 
+def test_training_floor_note_says_which_run_reached_its_floor_and_what_the_gradient_floor_did(tmp_path: Path) -> None:
+    """The committed zero_param (gradient floor) and its predecessor with the exact gradient (restarts)."""
+    import shutil
+    from motionseg import checkpoint, experiments, zoo
+    floored = zoo.checkpoint_path("zero_param")
+    exact = zoo.RESULTS / "benchmarks" / "zero_param_exact_gradient" / "checkpoint.pt"
+    assert checkpoint.read(floored)["config"]["grad_floor"] and not checkpoint.read(exact)["config"].get("grad_floor")
+    # the exact-gradient run alone, as the kept one: its restarts end the recipe
+    (tmp_path / "zero_param").mkdir()
+    shutil.copy(exact, tmp_path / "zero_param" / "checkpoint.pt")
+    note = experiments.training_floor_note(tmp_path)
+    assert note.startswith("Our zero-parameter run reached its floor: 2 restarts")
+    assert "longer training of this recipe does not close" in note and "gradient floor" not in note
+    # the floored run kept, the exact one beside it: the restarts are that run's, the floor's run is reported
+    shutil.copy(floored, tmp_path / "zero_param" / "checkpoint.pt")
+    (tmp_path / "benchmarks" / "zero_param_exact_gradient").mkdir(parents=True)
+    shutil.copy(exact, tmp_path / "benchmarks" / "zero_param_exact_gradient" / "checkpoint.pt")
+    note = experiments.training_floor_note(tmp_path)
+    assert note.startswith("With the exact gradient, our zero-parameter run reached its floor")
+    assert "does not close" not in note
+    best = min(checkpoint.read(floored)["history"]["val_mse"])
+    assert f"Trained with the gradient floor 0.0001" in note and f"reaches {best:.6f}" in note
+
+
 def test_training_floor_note_counts_the_trained_runs_only(tmp_path: Path) -> None:
     import shutil
     from motionseg import experiments, zoo
