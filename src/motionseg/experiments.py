@@ -181,7 +181,9 @@ def training_floor_note(root: Path | None = None) -> str:
         said.append(f"Trained with the gradient floor {floor:g} (the same values, the gradient of the phases as if "
                     f"frequencies below {floor:g} of each spectrum's peak had no energy), the same recipe reaches "
                     f"{state.best:.6f} in {hist['val_step'][-1]:,} steps and "
-                    + ("has converged by the project's criterion." if state.converged else
+                    + (("meets the project's criterion, though its best validation is its last (the curve was still "
+                        "falling within its last cycle)." if hist["val_mse"][-1] == state.best else
+                        "has converged by the project's criterion.") if state.converged else
                        f"is still improving ({100 * state.gain:.1f} % over the last quarter of its steps): "
                        "more training may lower it further."))
     try:
