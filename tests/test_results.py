@@ -221,9 +221,10 @@ def test_gradient_check_averages_the_batches_relative_to_each_loss(tmp_path: Pat
             for floor, norm, change in [(None, 60.0 * (b + 1), 0.0001), (1e-4, 0.002, -0.0002)]]
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "gradient_floor.json").write_text(json.dumps(
-        {"batches": 2, "batch_size": 16, "steps": [0.1], "floors": [None, 1e-4], "runs": runs, "provenance": {}}))
+        {"batches": 2, "batch_size": 16, "steps": [0.1], "floors": [None, 1e-4], "runs": runs, "provenance": {},
+         "init_weights": {"model": "zero_param", "step": 9}}))
     frame = experiments.gradient_check(tmp_path).set_index("gradient")
-    assert list(frame.index) == ["exact", "floor 0.0001"]
+    assert list(frame.index) == ["exact", "floor 0.0001"] and frame.attrs["init_weights"]["step"] == 9
     assert frame.loc["exact", "gradient norm"] == pytest.approx(90.0)
     # each batch's change relative to its own loss, then the mean: (0.05 + 0.025) / 2
     assert frame.loc["exact", "loss change, step 0.1"] == pytest.approx(0.0375)

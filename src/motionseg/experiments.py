@@ -61,7 +61,8 @@ def gradient_check(root: Path | None = None) -> pd.DataFrame:
     file's training batches: the gradient's norm and, for each step length ``s`` of the file, the
     loss change of a step of length ``s`` against the normalised gradient and the change the
     gradient predicts (``-s * norm``), both relative to the loss. ``attrs``: ``batches``,
-    ``batch_size``, ``steps``, ``provenance``.
+    ``batch_size``, ``steps``, ``init_weights`` (the zero_param weights measured: step, validation
+    MSE, sha256), ``provenance``.
     """
     data = read_json(Path(root or RESULTS) / "benchmarks" / "gradient_floor.json")
     rows = []
@@ -76,7 +77,7 @@ def gradient_check(root: Path | None = None) -> pd.DataFrame:
     keys = ["model", "parameters", "gradient"]
     frame = pd.DataFrame(rows).groupby(keys, sort=False).mean().reset_index()
     frame.attrs.update(batches=data["batches"], batch_size=data["batch_size"], steps=data["steps"],
-                       provenance=data["provenance"])
+                       init_weights=data.get("init_weights"), provenance=data["provenance"])
     return frame
 
 
