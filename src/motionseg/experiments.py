@@ -89,8 +89,9 @@ def learnable_start(root: Path | None = None) -> pd.DataFrame:
     """The learnable model trained from its start (``benchmarks/learnable_start.py`` files).
 
     One row per run (which parameters train, peak learning rate, exact gradient or the gradient
-    floor it trained with): the validation MSE at the start and at each validated step, and the mean training loss over the first and the last 25 steps. A
-    run at learning rate 0 is the start's own loss on the same batches (``trains``: ``UNTRAINED``);
+    floor it trained with): the validation MSE at the start and at each validated step, and the
+    mean training loss over the first and the last 25 steps. A run at learning rate 0 is the
+    start's own loss on the same batches (``trains``: ``UNTRAINED``);
     where there is one, each run's loss over the last 25 steps is also given relative to it.
     ``attrs``: ``start`` (validation MSE of ``zero_param``, of the learnable model at its start and
     with its networks off), ``n`` (validation sequences), ``steps``, ``init_weights`` (the zero_param
