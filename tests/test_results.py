@@ -244,6 +244,18 @@ def test_restart_cycles_give_each_restart_its_peak_and_best() -> None:
     assert experiments.restart_cycles({**history, "restarts": []}, {}).empty
 
 
+def test_committed_zero_param_knows_the_committed_weights_by_bytes_or_by_kept_step() -> None:
+    from motionseg import checkpoint, experiments, zoo
+    ckpt = checkpoint.read(zoo.checkpoint_path("zero_param"))
+    step = ckpt["selected"]["step"]
+    val = ckpt["history"]["val_mse"][ckpt["history"]["val_step"].index(step)]
+    assert experiments.committed_zero_param({"sha256": zoo.weights_sha256("zero_param")})
+    assert experiments.committed_zero_param({"sha256": "other bytes", "step": step, "val_mse": val})
+    assert not experiments.committed_zero_param({"sha256": "other bytes", "step": step, "val_mse": val * 1.01})
+    assert not experiments.committed_zero_param({"sha256": "other bytes", "step": 2200, "val_mse": 0.002235637126432266})
+    assert experiments.committed_zero_param(None)
+
+
 def test_training_floor_note_says_which_run_reached_its_floor_and_what_the_gradient_floor_did(tmp_path: Path) -> None:
     """The committed zero_param (gradient floor) and its predecessor with the exact gradient (restarts)."""
     import shutil

@@ -16,7 +16,8 @@ from . import checkpoint
 from .curves import convergence
 from .results import RESULTS, read_json
 
-__all__ = ["gain_blocks", "schedule_runs", "learnable_start", "gradient_check", "restart_cycles", "training_floor_note"]
+__all__ = ["gain_blocks", "schedule_runs", "learnable_start", "gradient_check", "restart_cycles", "training_floor_note",
+           "committed_zero_param"]
 
 
 def gain_blocks(root: Path | None = None) -> pd.DataFrame:
@@ -52,6 +53,24 @@ def schedule_runs(root: Path | None = None) -> pd.DataFrame:
         for name, run in data["candidates"].items():
             rows[f"{name}, {where(data.get('options'))}"] = dict(zip(run["val_step"], run["val_mse"]))
     return pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1)
+
+
+def committed_zero_param(weights: dict[str, Any] | None, root: Path | None = None) -> bool:
+    """Whether a benchmark file's recorded ``init_weights`` are the committed zero_param's weights.
+
+    The same file bytes (sha256), or the same kept step with the same validation MSE (a checkpoint
+    file that changed by training on past its kept step holds the same weights). No record: True.
+    """
+    if not weights:
+        return True
+    from . import zoo
+    root = Path(root or RESULTS)
+    if weights.get("sha256") == zoo.weights_sha256("zero_param", root):
+        return True
+    ckpt = checkpoint.read(root / "zero_param" / "checkpoint.pt")
+    hist, step = ckpt["history"], (ckpt.get("selected") or {}).get("step", ckpt.get("step"))
+    return step in hist["val_step"] and weights.get("step") == step and \
+        weights.get("val_mse") == hist["val_mse"][hist["val_step"].index(step)]
 
 
 def gradient_check(root: Path | None = None) -> pd.DataFrame:
@@ -193,7 +212,7 @@ def training_floor_note(root: Path | None = None) -> str:
     except FileNotFoundError:
         return " ".join(said)
     took = runs.attrs.get("init_weights") or {}
-    start = ("its start" if not took or took.get("val_mse") == min(kept["history"]["val_mse"]) else
+    start = ("its start" if committed_zero_param(took, root) else
              f"its start (zero_param's earlier weights, validation MSE {took['val_mse']:.6f})")
     runs = runs[runs["trains"] != UNTRAINED]
     last = runs[[c for c in runs.columns if c.startswith("step ")]].ffill(axis=1).iloc[:, -1]
