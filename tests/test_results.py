@@ -167,8 +167,9 @@ def test_the_init_phrase_says_when_the_source_was_trained_again(tmp_path: Path) 
     assert "not the committed zero_param weights" in results.init_phrase(model, tmp_path)
 
 
-def _start_file(root: Path, train: str, runs: dict, n_val: int = 4, steps: int = 4, floor: float | None = None) -> None:
-    start = {"zero_param": 0.002, "learnable": 0.0021, "learnable, networks off": 0.0019}
+def _start_file(root: Path, train: str, runs: dict, n_val: int = 4, steps: int = 4, floor: float | None = None,
+                folder: str = "", learnable: float = 0.0021) -> None:
+    start = {"zero_param": 0.002, "learnable": learnable, "learnable, networks off": 0.0019}
     body = {"steps": steps, "n_val": n_val, "train": train, "start": start, "provenance": {"command": train},
             "init_weights": {"model": "zero_param", "step": 7, "val_mse": 0.002, "sha256": "ab"},
             "runs": {lr: {"loss_per_25_steps": loss, "val_step": [2, 4], "val_mse": val} for lr, (loss, val) in runs.items()}}
@@ -176,8 +177,8 @@ def _start_file(root: Path, train: str, runs: dict, n_val: int = 4, steps: int =
         body["grad_floor"] = floor
     name = ("learnable_start.json" if train == "all" else f"learnable_start_{train}.json").replace(
         ".json", ".json" if floor is None else f"_floor{floor:g}.json")
-    (root / "benchmarks").mkdir(parents=True, exist_ok=True)
-    (root / "benchmarks" / name).write_text(json.dumps(body))
+    (root / "benchmarks" / folder).mkdir(parents=True, exist_ok=True)
+    (root / "benchmarks" / folder / name).write_text(json.dumps(body))
 
 
 def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) -> None:
@@ -211,6 +212,22 @@ def test_learnable_start_tables_every_run_from_the_shared_start(tmp_path: Path) 
     _start_file(tmp_path, "gains", {"0.002": ([0.3, 0.3], [0.002, 0.002])}, steps=8)  # other batches
     with pytest.raises(ValueError, match="another number of steps"):
         experiments.learnable_start(tmp_path)
+
+
+def test_learnable_start_from_another_start_is_a_table_of_its_own(tmp_path: Path) -> None:
+    from motionseg import experiments
+    _start_file(tmp_path, "all", {"0.0002": ([0.3, 0.35], [0.0022, 0.0023])})
+    # runs from another start sit in a folder of their own: neither table mixes them with the other's
+    _start_file(tmp_path, "all", {"5e-05": ([0.3, 0.28], [0.0013, 0.0014])}, floor=1e-3, folder="new", learnable=0.0012)
+    _start_file(tmp_path, "baseline", {"0": ([0.3, 0.29], [0.0012, 0.0012])}, folder="new", learnable=0.0012)
+    top, new = experiments.learnable_start(tmp_path), experiments.learnable_start(tmp_path, "new")
+    assert list(top.index) == ["all parameters, 0.0002"] and (top["step 0"] == 0.0021).all()
+    assert sorted(new.index) == ["all parameters, 5e-05, gradient floor 0.001", "nothing (learning rate 0)"]
+    assert (new["step 0"] == 0.0012).all()
+    assert new.loc["all parameters, 5e-05, gradient floor 0.001", "loss, last 25 steps, over the start's"] == \
+        pytest.approx(0.28 / 0.29 - 1)
+    with pytest.raises(FileNotFoundError, match="learnable_start"):
+        experiments.learnable_start(tmp_path, "elsewhere")
 
 
 def test_gradient_check_averages_the_batches_relative_to_each_loss(tmp_path: Path) -> None:

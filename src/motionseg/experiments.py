@@ -104,7 +104,7 @@ LEARNABLE_START_TRAINS = {"all": "all parameters", "gains": "the gains only", "n
 UNTRAINED = "nothing (learning rate 0)"
 
 
-def learnable_start(root: Path | None = None) -> pd.DataFrame:
+def learnable_start(root: Path | None = None, folder: str = "") -> pd.DataFrame:
     """The learnable model trained from its start (``benchmarks/learnable_start.py`` files).
 
     One row per run (which parameters train, peak learning rate, exact gradient or the gradient
@@ -116,12 +116,12 @@ def learnable_start(root: Path | None = None) -> pd.DataFrame:
     with its networks off), ``n`` (validation sequences), ``steps``, ``init_weights`` (the zero_param
     weights the start took: step, validation MSE, sha256) and ``provenance`` per file. The
     files must share their start, validation sequences and steps; one that does not gives one line
-    naming it.
+    naming it. ``folder``: a folder under ``results/benchmarks`` holding runs from another start.
     """
-    folder = Path(root or RESULTS) / "benchmarks"
+    where = Path(root or RESULTS) / "benchmarks" / folder
     rows: dict[str, dict[str, Any]] = {}
     attrs: dict[str, Any] = {"provenance": {}}
-    for path in sorted(folder.glob("learnable_start*.json")):
+    for path in sorted(where.glob("learnable_start*.json")):
         data = read_json(path)
         # the same start, validation sequences and training batches (steps), or the runs do not compare
         if any(attrs.get(k, data[key]) != data[key] for k, key in (("n", "n_val"), ("start", "start"), ("steps", "steps"))):
@@ -143,7 +143,7 @@ def learnable_start(root: Path | None = None) -> pd.DataFrame:
             key = trains if trains == UNTRAINED else f"{trains}, {float(lr):g}"
             rows[key if floor is None or trains == UNTRAINED else f"{key}, gradient floor {floor:g}"] = row
     if not rows:
-        raise FileNotFoundError(f"no learnable_start*.json under {folder}: python benchmarks/learnable_start.py writes them")
+        raise FileNotFoundError(f"no learnable_start*.json under {where}: python benchmarks/learnable_start.py writes them")
     frame = pd.DataFrame.from_dict(rows, orient="index")
     untrained = frame[frame["trains"] == UNTRAINED]
     if len(untrained):  # the batches differ in difficulty: each run's loss against the start's on the same batches
