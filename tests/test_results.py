@@ -307,3 +307,38 @@ def test_training_floor_note_counts_the_trained_runs_only(tmp_path: Path) -> Non
     note = experiments.training_floor_note(tmp_path)
     assert "in all 2 runs tried" in note and "peak learning rates 0.0002 to 0.002" in note
     assert experiments.UNTRAINED not in note
+
+
+def test_start_runs_phrase_names_the_floor_and_the_loss_against_the_start(tmp_path: Path) -> None:
+    from motionseg import experiments
+    _start_file(tmp_path, "all", {"5e-05": ([0.3, 0.28], [0.0020, 0.0022])}, floor=1e-3)
+    _start_file(tmp_path, "baseline", {"0": ([0.3, 0.29], [0.0021, 0.0021])})
+    said = experiments.start_runs_phrase(experiments.learnable_start(tmp_path))
+    assert said.startswith("Every run ends above the start on validation")
+    assert "Training all parameters: at 5e-05 with the floor 0.001, 0.002100 to 0.002200, loss -3.4 %." in said
+    _start_file(tmp_path, "nets", {"5e-05": ([0.3, 0.3], [0.0020, 0.0020])})
+    said = experiments.start_runs_phrase(experiments.learnable_start(tmp_path))
+    assert said.startswith("Some runs end below the start on validation (the networks only, 5e-05)")
+    assert "Training the networks only: at 5e-05, 0.002100 to 0.002000" in said
+
+
+def test_learnable_run_note_says_whether_training_beat_the_start(tmp_path: Path) -> None:
+    from motionseg import checkpoint, experiments, zoo
+    model = zoo.build("learnable")
+    path = tmp_path / "learnable" / "checkpoint.pt"
+
+    def save(val_step: list[int], val_mse: list[float], selected: int, floor: float | None = 1e-3) -> str:
+        config = {"model": "learnable", "lr": 5e-5, "grad_floor": floor}
+        record = {"step": selected, "val_mse": val_mse[val_step.index(selected)], "rule": "lowest validation MSE"}
+        checkpoint.save(path, model, "learnable", 128, step=300, config=config, provenance={},
+                        history={"step": [], "loss": [], "val_step": val_step, "val_mse": val_mse},
+                        selected=(model.state_dict(), record))
+        return experiments.learnable_run_note(tmp_path)
+
+    kept = save([0, 100, 200, 300], [0.0014, 0.00142, 0.00141, 0.00145], 0)
+    assert kept.startswith("The committed run trained with the gradient floor 0.001 at a peak learning rate of 5e-05 "
+                           "for 300 steps; no validation beat its start's (0.001400; the lowest after it 0.001410, step 200)")
+    lowered = save([0, 100, 200, 300], [0.0014, 0.0013, 0.00126, 0.0013], 200)
+    assert lowered.endswith("lowered the validation MSE from its start's 0.001400 to 0.001260 (step 200, 10.0 % lower).")
+    old = save([100, 200], [0.0018, 0.0019], 100, floor=None)
+    assert "with the exact gradient" in old and "predates validating the start" in old

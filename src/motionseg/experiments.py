@@ -16,8 +16,8 @@ from . import checkpoint
 from .curves import convergence
 from .results import RESULTS, read_json
 
-__all__ = ["gain_blocks", "schedule_runs", "learnable_start", "gradient_check", "restart_cycles", "training_floor_note",
-           "committed_zero_param"]
+__all__ = ["gain_blocks", "schedule_runs", "learnable_start", "start_runs_phrase", "learnable_run_note", "gradient_check",
+           "restart_cycles", "training_floor_note", "committed_zero_param"]
 
 
 def gain_blocks(root: Path | None = None) -> pd.DataFrame:
@@ -151,6 +151,53 @@ def learnable_start(root: Path | None = None, folder: str = "") -> pd.DataFrame:
                                                           / untrained["loss, last 25 steps"].iloc[0] - 1)
     frame.attrs.update(attrs)
     return frame
+
+
+def start_runs_phrase(frame: pd.DataFrame) -> str:
+    """What a :func:`learnable_start` table shows, in sentences: which runs end below the start on
+    validation, and per group of parameters each run's start, last validation MSE and training
+    loss against the start's own on the same batches (where the table has it)."""
+    trained = frame[frame["trains"] != UNTRAINED]
+    if not len(trained):
+        return "No run trained from this start."
+    last = trained[[c for c in trained.columns if c.startswith("step ")]].ffill(axis=1).iloc[:, -1]
+    over = "loss, last 25 steps, over the start's"
+    said = [("Every run ends above the start on validation" if (last > trained["step 0"]).all() else
+             "Some runs end below the start on validation (" + ", ".join(trained.index[last <= trained["step 0"]]) + ")")
+            + " (below: validation MSE at the start and after the last step"
+            + ("; the training loss over the last 25 steps against the start's own on the same batches)."
+               if over in trained.columns else ").")]
+    for trains in dict.fromkeys(trained["trains"]):
+        part = trained[trained["trains"] == trains].sort_values("peak learning rate", ascending=False)
+        said.append(f"Training {trains}: " + "; ".join(
+            f"at {r['peak learning rate']:g}" + ("" if r["gradient"] == "exact" else f" with the {r['gradient']}")
+            + f", {r['step 0']:.6f} to {last[k]:.6f}"
+            + (f", loss {100 * r[over]:+.1f} %" if over in r else "") for k, r in part.iterrows()) + ".")
+    return " ".join(said)
+
+
+def learnable_run_note(root: Path | None = None) -> str:
+    """The committed ``learnable`` run against its start, in one or two sentences: the gradient
+    floor and peak learning rate it trained with, and whether training beat the start's validation
+    MSE (a run from trained weights validates them before its first step and keeps them where
+    training does not beat them)."""
+    ckpt = checkpoint.read(Path(root or RESULTS) / "learnable" / "checkpoint.pt", expect_model="learnable")
+    cfg, hist = ckpt["config"], ckpt["history"]
+    steps, mse = hist["val_step"], hist["val_mse"]
+    floor = cfg.get("grad_floor")
+    how = (f"with the gradient floor {floor:g}" if floor else "with the exact gradient") + f" at a peak learning rate of {cfg['lr']:g}"
+    selected = (ckpt.get("selected") or {}).get("step", ckpt["step"])
+    if not steps or steps[0] != 0:  # runs before the rule did not validate their start
+        return (f"The committed run trained {how}; it predates validating the start before the first step, "
+                "so whether training beat its start was not measured in the run.")
+    best = min(mse)
+    if selected == 0:
+        return (f"The committed run trained {how} for {ckpt['step']:,} steps; no validation beat its start's "
+                f"({mse[0]:.6f}; the lowest after it {min(mse[1:]):.6f}, step {steps[1 + mse[1:].index(min(mse[1:]))]:,}), "
+                "so the weights kept are the start's: training adds nothing on validation.") if len(mse) > 1 else (
+                f"The committed run trained {how} and has validated only its start ({mse[0]:.6f}).")
+    return (f"The committed run trained {how} for {ckpt['step']:,} steps and lowered the validation MSE from its start's "
+            f"{mse[0]:.6f} to {best:.6f} (step {selected:,}, {100 * (1 - best / mse[0]):.1f} % lower).")
 
 
 def restart_cycles(history: dict[str, Any], config: dict[str, Any]) -> pd.DataFrame:
