@@ -173,6 +173,27 @@ def test_a_sequence_is_predicted_alike_alone_and_in_a_batch(two_digits) -> None:
     assert model.layers.order.shape == (1, 2) and order.shape == (6, 2)
 
 
+def test_a_layer_no_sequence_of_the_batch_has_is_skipped_and_predicts_alike(monkeypatch) -> None:
+    # one-digit sequences leave layer 2 empty: alone their batch skips its least squares and pruning,
+    # beside a two-digit sequence (last in the batch: the decision is per batch, not per sequence)
+    # it is computed, and zeroed where no object was found
+    one = torch.from_numpy(data.make_sequences(3, split="train", seed=0, size=96, max_speed=1.5)["frames"][:, :10])
+    two = torch.from_numpy(data.make_sequences(1, split="train", seed=0, n_digits=2, size=96, max_speed=1.5)["frames"][:, :10])
+    model = MultiObject({"min_explained": 0.002}).eval()
+    calls = []
+    smooth = MultiObject.smooth_layers
+    monkeypatch.setattr(MultiObject, "smooth_layers", lambda self, *a, **k: calls.append(1) or smooth(self, *a, **k))
+    with torch.no_grad():
+        alone = model(one, 4)
+        assert not model.layers.present[:, 1].any() and len(calls) == model.options.smoothing_passes
+        mixed = model(torch.cat([one, two]), 4)
+        assert model.layers.present[-1, 1] and len(calls) == 3 * model.options.smoothing_passes
+    torch.testing.assert_close(mixed[:-1], alone, atol=2e-3, rtol=0)
+    with torch.no_grad():
+        two_alone = model(two, 4)
+    torch.testing.assert_close(mixed[-1:], two_alone, atol=2e-3, rtol=0)
+
+
 class _TrueLayers(torch.nn.Module):
     """Predicts the true future frames and reports the true objects as its layers, in ``order``."""
 

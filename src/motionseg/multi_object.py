@@ -188,12 +188,19 @@ class MultiObject(ZeroParamPlus):
         templates: list[list[tuple[Tensor, Tensor, int]]] = []
         x_spectrum = torch.fft.rfft2(x)  # every layer moves the same seed frames
         x_aligned: list[dict[int, Tensor]] = [{} for _ in range(o.objects)]  # ... the same way in every pass
+        # a layer that no sequence of the batch has (no moving object found for it) stays empty: its
+        # least squares and pruning, whose results would be multiplied by 0, are skipped
+        active = present.any(0).tolist()
+        empty = torch.zeros_like(x[:, -1])
         for p in range(o.smoothing_passes):
             cover = self.coverage(alpha, velocity, s)
             bg, seen = self.background(x, cover, bg, seen)
             last = p == o.smoothing_passes - 1
             templates = []
             for k in range(o.objects):
+                if not active[k]:
+                    templates.append([(empty, empty, lag) for lag in range(o.phase_templates if last else 1)])
+                    continue
                 others = 1 - torch.cat([1 - cover[:, :k], 1 - cover[:, k + 1:]], 1).prod(1)
                 templates.append(self.smooth_layers(x, premult[:, k], alpha[:, k], bg, velocity[:, k],
                                                     None if last else 1, hidden=others, x_spectrum=x_spectrum,
@@ -203,8 +210,8 @@ class MultiObject(ZeroParamPlus):
             alpha = torch.stack([t[0][1] for t in templates], 1) * keep
         templates = [[(pm * present[:, k, None, None], a * present[:, k, None, None], lag) for pm, a, lag in t]
                      for k, t in enumerate(templates)]
-        if o.min_explained > 0:
-            aligned = self.align([a[0] for a in x_aligned], bg, velocity)
+        if o.min_explained > 0 and any(active):
+            aligned = self.align([a.get(0) for a in x_aligned], bg, velocity)
             kept = torch.ones_like(alpha, dtype=torch.bool)
             for _ in range(o.prune_rounds):
                 gain, seen = self.explained(aligned, premult, alpha, velocity)
@@ -217,19 +224,21 @@ class MultiObject(ZeroParamPlus):
         return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
 
     @staticmethod
-    def align(x_aligned: list[Tensor], bg: Tensor, velocity: Tensor) -> list[tuple[Tensor, Tensor]]:
+    def align(x_aligned: list[Tensor | None], bg: Tensor, velocity: Tensor) -> list[tuple[Tensor, Tensor] | None]:
         """Per layer, the seed frames moved along the layer's velocity to the last seed frame
         (``x_aligned``, B x S x H x W each, as the least squares aligned them) and the background
         (B x H x W) moved the same way: two B x S x H x W tensors each, which every pruning
-        round compares the same way."""
-        s, (h, w) = x_aligned[0].shape[1], bg.shape[-2:]
+        round compares the same way. A layer without aligned frames (an empty one) gives None."""
+        h, w = bg.shape[-2:]
+        s = next(xa.shape[1] for xa in x_aligned if xa is not None)
         lags = seed_lags(s, bg)
         bg_spectrum = torch.fft.rfft2(bg[:, None])
-        return [(xa, fourier.shift_spectrum(bg_spectrum, lags[None, :, None] * velocity[:, k, None, :], (h, w)))
+        return [None if xa is None else
+                (xa, fourier.shift_spectrum(bg_spectrum, lags[None, :, None] * velocity[:, k, None, :], (h, w)))
                 for k, xa in enumerate(x_aligned)]
 
     @staticmethod
-    def explained(aligned: list[tuple[Tensor, Tensor]], premult: Tensor, alpha: Tensor,
+    def explained(aligned: list[tuple[Tensor, Tensor] | None], premult: Tensor, alpha: Tensor,
                   velocity: Tensor) -> tuple[Tensor, Tensor]:
         """How much better each layer explains each pixel than the background alone, and on how
         many seed frames' worth of evidence: two B x K x H x W tensors.
@@ -243,11 +252,17 @@ class MultiObject(ZeroParamPlus):
         such pixels from the object's and keep the first mask's value there.
         """
         k_all = velocity.shape[1]
-        s, (h, w) = aligned[0][0].shape[1], alpha.shape[-2:]
+        h, w = alpha.shape[-2:]
+        s = next(a[0].shape[1] for a in aligned if a is not None)
         lags = seed_lags(s, alpha)
         alpha_spectrum = torch.fft.rfft2(alpha)
         out, seen = [], []
-        for k, (xa, ba) in enumerate(aligned):
+        for k, pair in enumerate(aligned):
+            if pair is None:  # an empty layer: nothing to explain, and no evidence
+                out.append(torch.zeros_like(alpha[:, k]))
+                seen.append(torch.zeros_like(alpha[:, k]))
+                continue
+            xa, ba = pair
             others = [j for j in range(k_all) if j != k]
             if others:
                 # another layer's mask as it stood at each seed frame, seen in layer k's aligned
