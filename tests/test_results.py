@@ -342,3 +342,24 @@ def test_learnable_run_note_says_whether_training_beat_the_start(tmp_path: Path)
     assert lowered.endswith("lowered the validation MSE from its start's 0.001400 to 0.001260 (step 200, 10.0 % lower).")
     old = save([100, 200], [0.0018, 0.0019], 100, floor=None)
     assert "with the exact gradient" in old and "predates validating the start" in old
+
+
+def test_learnable_run_note_names_the_zero_param_weights_it_started_from(tmp_path: Path) -> None:
+    import shutil
+    from motionseg import checkpoint, experiments, zoo
+    (tmp_path / "zero_param").mkdir()
+    shutil.copy(zoo.checkpoint_path("zero_param"), tmp_path / "zero_param" / "checkpoint.pt")
+    model, path = zoo.build("learnable"), tmp_path / "learnable" / "checkpoint.pt"
+    for sha, said in ((zoo.weights_sha256("zero_param"), "from the committed zero_param with"),
+                      ("other weights", "from zero_param's earlier weights (step 3,600) with")):
+        weights = {"model": "zero_param", "step": 3600, "val_mse": 0.0015, "sha256": sha}
+        checkpoint.save(path, model, "learnable", 128, step=100, config={"lr": 5e-5, "grad_floor": 1e-3},
+                        provenance={"init_weights": weights},
+                        history={"step": [], "loss": [], "val_step": [0, 100], "val_mse": [0.0014, 0.0013]},
+                        selected=(model.state_dict(), {"step": 100, "val_mse": 0.0013}))
+        assert said in experiments.learnable_run_note(tmp_path)
+    # chapter 07's note on training ends with it
+    assert experiments.training_floor_note(tmp_path).endswith(
+        "The committed learnable run trained from zero_param's earlier weights (step 3,600) with the gradient floor "
+        "0.001 at a peak learning rate of 5e-05 for 100 steps and lowered the validation MSE from its start's 0.001400 "
+        "to 0.001300 (step 100, 7.1 % lower).")

@@ -176,27 +176,33 @@ def start_runs_phrase(frame: pd.DataFrame) -> str:
     return " ".join(said)
 
 
-def learnable_run_note(root: Path | None = None) -> str:
+def learnable_run_note(root: Path | None = None, subject: str = "The committed run") -> str:
     """The committed ``learnable`` run against its start, in one or two sentences: the gradient
     floor and peak learning rate it trained with, and whether training beat the start's validation
     MSE (a run from trained weights validates them before its first step and keeps them where
     training does not beat them)."""
-    ckpt = checkpoint.read(Path(root or RESULTS) / "learnable" / "checkpoint.pt", expect_model="learnable")
+    root = Path(root or RESULTS)
+    ckpt = checkpoint.read(root / "learnable" / "checkpoint.pt", expect_model="learnable")
     cfg, hist = ckpt["config"], ckpt["history"]
     steps, mse = hist["val_step"], hist["val_mse"]
     floor = cfg.get("grad_floor")
-    how = (f"with the gradient floor {floor:g}" if floor else "with the exact gradient") + f" at a peak learning rate of {cfg['lr']:g}"
+    took = (ckpt.get("provenance") or {}).get("init_weights")
+    committed = (root / "zero_param" / "checkpoint.pt").is_file() and committed_zero_param(took, root)
+    source = ("" if not took else " from the committed zero_param" if committed else
+              f" from zero_param's earlier weights (step {took['step']:,})")
+    how = (source + (f" with the gradient floor {floor:g}" if floor else " with the exact gradient")
+           + f" at a peak learning rate of {cfg['lr']:g}")
     selected = (ckpt.get("selected") or {}).get("step", ckpt["step"])
     if not steps or steps[0] != 0:  # runs before the rule did not validate their start
-        return (f"The committed run trained {how}; it predates validating the start before the first step, "
+        return (f"{subject} trained{how}; it predates validating the start before the first step, "
                 "so whether training beat its start was not measured in the run.")
     best = min(mse)
     if selected == 0:
-        return (f"The committed run trained {how} for {ckpt['step']:,} steps; no validation beat its start's "
+        return (f"{subject} trained{how} for {ckpt['step']:,} steps; no validation beat its start's "
                 f"({mse[0]:.6f}; the lowest after it {min(mse[1:]):.6f}, step {steps[1 + mse[1:].index(min(mse[1:]))]:,}), "
                 "so the weights kept are the start's: training adds nothing on validation.") if len(mse) > 1 else (
-                f"The committed run trained {how} and has validated only its start ({mse[0]:.6f}).")
-    return (f"The committed run trained {how} for {ckpt['step']:,} steps and lowered the validation MSE from its start's "
+                f"{subject} trained{how} and has validated only its start ({mse[0]:.6f}).")
+    return (f"{subject} trained{how} for {ckpt['step']:,} steps and lowered the validation MSE from its start's "
             f"{mse[0]:.6f} to {best:.6f} (step {selected:,}, {100 * (1 - best / mse[0]):.1f} % lower).")
 
 
@@ -254,10 +260,12 @@ def training_floor_note(root: Path | None = None) -> str:
                         "has converged by the project's criterion.") if state.converged else
                        f"is still improving ({100 * state.gain:.1f} % over the last quarter of its steps): "
                        "more training may lower it further."))
+    committed_run = ([learnable_run_note(root, "The committed learnable run")]
+                     if (root / "learnable" / "checkpoint.pt").is_file() else [])
     try:
         runs = learnable_start(root)
     except FileNotFoundError:
-        return " ".join(said)
+        return " ".join(said + committed_run)
     took = runs.attrs.get("init_weights") or {}
     start = ("its start" if committed_zero_param(took, root) else
              f"its start (zero_param's earlier weights, validation MSE {took['val_mse']:.6f})")
@@ -271,4 +279,4 @@ def training_floor_note(root: Path | None = None) -> str:
     else:
         better = ", ".join(runs.index[last <= runs["step 0"]])
         said.append(f"Trained from {start}, the learnable extension improved on it in: {better}.")
-    return " ".join(said)
+    return " ".join(said + committed_run)
