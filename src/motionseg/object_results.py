@@ -40,8 +40,9 @@ def _cost_ratio(bench: dict[str, Any]) -> float:
 
 def _cost_by_set(bench: dict[str, Any]) -> str:
     """The cost ratio of each set, in words: "1.6 on one digit, 2.2 on two digits and 2.0 on three digits"."""
-    parts = [f"{sets[MODEL]['seconds_per_sequence'] / sets[PLUS]['seconds_per_sequence']:.1f} on "
-             f"{SET_LABELS.get(name, name)}" for name, sets in bench["sets"].items()]
+    names = sorted(bench["sets"], key=lambda n: list(SET_LABELS).index(n) if n in SET_LABELS else len(SET_LABELS))
+    parts = [f"{bench['sets'][n][MODEL]['seconds_per_sequence'] / bench['sets'][n][PLUS]['seconds_per_sequence']:.1f} "
+             f"on {SET_LABELS.get(n, n)}" for n in names]
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
