@@ -164,7 +164,7 @@ def start_runs_phrase(frame: pd.DataFrame) -> str:
     over = "loss, last 25 steps, over the start's"
     said = [("Every run ends above the start on validation" if (last > trained["step 0"]).all() else
              "Some runs end below the start on validation (" + ", ".join(trained.index[last <= trained["step 0"]]) + ")")
-            + " (below: validation MSE at the start and after the last step"
+            + " (for each run: validation MSE at the start and after the last step"
             + ("; the training loss over the last 25 steps against the start's own on the same batches)."
                if over in trained.columns else ").")]
     for trains in dict.fromkeys(trained["trains"]):
