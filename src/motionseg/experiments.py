@@ -197,11 +197,13 @@ def learnable_run_note(root: Path | None = None, subject: str = "The committed r
         return (f"{subject} trained{how}; it predates validating the start before the first step, "
                 "so whether training beat its start was not measured in the run.")
     best = min(mse)
+    if len(mse) == 1:
+        return f"{subject} trained{how} and has validated only its start ({mse[0]:.6f})."
     if selected == 0:
-        return (f"{subject} trained{how} for {ckpt['step']:,} steps; no validation beat its start's "
-                f"({mse[0]:.6f}; the lowest after it {min(mse[1:]):.6f}, step {steps[1 + mse[1:].index(min(mse[1:]))]:,}), "
-                "so the weights kept are the start's: training adds nothing on validation.") if len(mse) > 1 else (
-                f"{subject} trained{how} and has validated only its start ({mse[0]:.6f}).")
+        after = min(mse[1:])
+        return (f"{subject} trained{how} for {ckpt['step']:,} steps; no validation beat its start's ({mse[0]:.6f}; "
+                f"the lowest after it {after:.6f}, step {steps[mse.index(after, 1)]:,}), so the weights kept are the "
+                "start's: training adds nothing on validation.")
     return (f"{subject} trained{how} for {ckpt['step']:,} steps and lowered the validation MSE from its start's "
             f"{mse[0]:.6f} to {best:.6f} (step {selected:,}, {100 * (1 - best / mse[0]):.1f} % lower).")
 
