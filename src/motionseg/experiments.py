@@ -102,6 +102,7 @@ def gradient_check(root: Path | None = None) -> pd.DataFrame:
 
 LEARNABLE_START_TRAINS = {"all": "all parameters", "gains": "the gains only", "nets": "the networks only"}
 UNTRAINED = "nothing (learning rate 0)"
+OVER_START = "loss, last 25 steps, over the start's"  # learnable_start's column: a run's loss against the start's own
 
 
 def learnable_start(root: Path | None = None, folder: str = "") -> pd.DataFrame:
@@ -147,8 +148,7 @@ def learnable_start(root: Path | None = None, folder: str = "") -> pd.DataFrame:
     frame = pd.DataFrame.from_dict(rows, orient="index")
     untrained = frame[frame["trains"] == UNTRAINED]
     if len(untrained):  # the batches differ in difficulty: each run's loss against the start's on the same batches
-        frame["loss, last 25 steps, over the start's"] = (frame["loss, last 25 steps"]
-                                                          / untrained["loss, last 25 steps"].iloc[0] - 1)
+        frame[OVER_START] = frame["loss, last 25 steps"] / untrained["loss, last 25 steps"].iloc[0] - 1
     frame.attrs.update(attrs)
     return frame
 
@@ -161,7 +161,7 @@ def start_runs_phrase(frame: pd.DataFrame) -> str:
     if not len(trained):
         return "No run trained from this start."
     last = trained[[c for c in trained.columns if c.startswith("step ")]].ffill(axis=1).iloc[:, -1]
-    over = "loss, last 25 steps, over the start's"
+    over = OVER_START
     said = [("Every run ends above the start on validation" if (last > trained["step 0"]).all() else
              "Some runs end below the start on validation (" + ", ".join(trained.index[last <= trained["step 0"]]) + ")")
             + " (for each run: validation MSE at the start and after the last step"
