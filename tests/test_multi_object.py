@@ -309,6 +309,31 @@ def test_min_explained_is_checked() -> None:
             MultiOptions(prune_rounds=bad)
     with pytest.raises(ValueError, match="option prune_min_seen must be >= 0 seed frames"):
         MultiOptions(prune_min_seen=-1.0)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=r"option prune_early_rounds must be an integer >= 0 \(0: off\)"):
+            MultiOptions(prune_early_rounds=bad)
+
+
+@pytest.mark.parametrize("early", [0, 2])
+def test_early_pruning_hands_the_pruned_masks_to_the_next_pass(monkeypatch, early: int) -> None:
+    # the masks the last pass starts from are those the earlier pass's pruning kept (with
+    # prune_early_rounds 0 there is no earlier pruning, and only the last pass prunes)
+    x = torch.from_numpy(data.make_sequences(4, split="train", seed=3, n_digits=2)["frames"][:, :10])
+    model = MultiObject(MultiOptions(min_explained=0.002, prune_early_rounds=early, prune_rounds=1)).eval()
+    given, verdicts = [], []
+    smooth, pruned = MultiObject.smooth_layers, MultiObject.pruned
+    monkeypatch.setattr(MultiObject, "smooth_layers",
+                        lambda self, x, premult, alpha, *a, **k: given.append(alpha.clone()) or smooth(self, x, premult, alpha, *a, **k))
+    monkeypatch.setattr(MultiObject, "pruned",
+                        lambda self, *a, **k: verdicts.append(pruned(self, *a, **k)) or verdicts[-1])
+    with torch.no_grad():
+        model.estimate(x)
+    assert len(verdicts) == (2 if early else 1) and len(given) == 2 * model.options.smoothing_passes
+    if early:
+        early_kept = verdicts[0]
+        assert (~early_kept).sum() > 100  # the early pruning removed pixels ...
+        last_pass = torch.stack(given[-2:], 1)  # ... and the last pass starts without them
+        assert last_pass[~early_kept].abs().max() == 0 and last_pass[early_kept].max() > 0.5
 
 
 def _align(model: MultiObject, x: torch.Tensor, bg: torch.Tensor, velocity: torch.Tensor) -> list:

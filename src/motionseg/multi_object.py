@@ -27,7 +27,8 @@ It is our zero-parameter plus model's backward look (its smoothers), done per la
    cannot decide a mask where the background does not vary, and kept the first masks' blurred
    spill there. Pixels that the other layers hide in nearly every seed frame (less than
    ``prune_min_seen`` frames' worth) are kept; ``prune_rounds`` rounds judge them again with the
-   other layers' masks pruned.
+   other layers' masks pruned. With ``prune_early_rounds`` > 0 the layers are pruned after the
+   earlier passes too, so that the next pass (its background included) starts from the pruned masks.
 4. **Order.** Which layer is in front is not given: every order of the K layers composes the
    seed frames again, and each sequence keeps the order that explains them best (with K <= 4,
    at most 24 orders). Where the layers never overlap during the seed frames all orders tie and
@@ -77,6 +78,9 @@ class MultiOptions(PlusOptions):
     min_explained: float = 0.0
     prune_rounds: int = 3  # rounds of pruning, each with the other layers' masks as the last round left them
     prune_min_seen: float = 0.25  # seed frames' worth of unhidden evidence below which a pixel is kept
+    # rounds of pruning after each earlier pass of step 3, so that the next pass starts from the
+    # pruned masks (0: prune after the last pass only)
+    prune_early_rounds: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -90,6 +94,9 @@ class MultiOptions(PlusOptions):
             raise ValueError(f"option min_explained must be >= 0 (0: off), got {self.min_explained!r}")
         if isinstance(self.prune_rounds, bool) or not isinstance(self.prune_rounds, int) or self.prune_rounds < 1:
             raise ValueError(f"option prune_rounds must be an integer >= 1, got {self.prune_rounds!r}")
+        if isinstance(self.prune_early_rounds, bool) or not isinstance(self.prune_early_rounds, int) \
+                or self.prune_early_rounds < 0:
+            raise ValueError(f"option prune_early_rounds must be an integer >= 0 (0: off), got {self.prune_early_rounds!r}")
         if not self.prune_min_seen >= 0:
             raise ValueError(f"option prune_min_seen must be >= 0 seed frames, got {self.prune_min_seen!r}")
         if not (self.motion_from_differences and self.smooth_layers):
@@ -192,6 +199,7 @@ class MultiObject(ZeroParamPlus):
         # least squares and pruning, whose results would be multiplied by 0, are skipped
         active = present.any(0).tolist()
         empty = torch.zeros_like(x[:, -1])
+        kept: Tensor | None = None  # the last pruning's verdict
         for p in range(o.smoothing_passes):
             cover = self.coverage(alpha, velocity, s)
             bg, seen = self.background(x, cover, bg, seen)
@@ -208,20 +216,31 @@ class MultiObject(ZeroParamPlus):
             keep = present[:, :, None, None].to(x.dtype)
             premult = torch.stack([t[0][0] for t in templates], 1) * keep
             alpha = torch.stack([t[0][1] for t in templates], 1) * keep
+            rounds = o.prune_rounds if last else o.prune_early_rounds
+            if o.min_explained > 0 and any(active) and rounds > 0:
+                kept = self.pruned(x_aligned, bg, premult, alpha, velocity, rounds)
+                premult, alpha = premult * kept, alpha * kept
         templates = [[(pm * present[:, k, None, None], a * present[:, k, None, None], lag) for pm, a, lag in t]
                      for k, t in enumerate(templates)]
-        if o.min_explained > 0 and any(active):
-            aligned = self.align([a.get(0) for a in x_aligned], bg, velocity)
-            kept = torch.ones_like(alpha, dtype=torch.bool)
-            for _ in range(o.prune_rounds):
-                gain, seen = self.explained(aligned, premult, alpha, velocity)
-                # a pixel that other layers hide in nearly every seed frame cannot be judged: kept
-                # (and the next round, with the others' masks pruned, may see it)
-                kept &= (gain >= o.min_explained) | (seen < o.prune_min_seen)
-                premult, alpha = premult * kept, alpha * kept
+        if kept is not None:
             templates = self.prune(kept, velocity, templates)
         order = self.choose_order(x, premult, alpha, velocity, bg)
         return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
+
+    def pruned(self, x_aligned: list[dict[int, Tensor]], bg: Tensor, premult: Tensor, alpha: Tensor,
+               velocity: Tensor, rounds: int) -> Tensor:
+        """Which pixels each layer keeps (B x K x H x W bool): those it explains better than the
+        background by ``min_explained``, judged ``rounds`` times, each round with the other
+        layers' masks as the last round left them."""
+        o = self.options
+        aligned = self.align([a.get(0) for a in x_aligned], bg, velocity)
+        kept = torch.ones_like(alpha, dtype=torch.bool)
+        for _ in range(rounds):
+            gain, seen = self.explained(aligned, premult * kept, alpha * kept, velocity)
+            # a pixel that other layers hide in nearly every seed frame cannot be judged: kept
+            # (and the next round, with the others' masks pruned, may see it)
+            kept &= (gain >= o.min_explained) | (seen < o.prune_min_seen)
+        return kept
 
     @staticmethod
     def align(x_aligned: list[Tensor | None], bg: Tensor, velocity: Tensor) -> list[tuple[Tensor, Tensor] | None]:

@@ -1,0 +1,74 @@
+"""When the multi-object model prunes its masks (issue 25): ``python benchmarks/multi_object_pruning.py``
+
+On two-digit validation sequences (training split, seed 1000: not the test set), with all the
+training photos as backgrounds and with the held-out ones alone (``data.HELD_OUT_PHOTOS``, which
+the model's training never showed), the per-object mask IoU at the last seed frame and the MSE of
+the ten predicted frames of the committed ``multi_object`` gains under pruning schedules: rounds
+after the earlier pass of step 3 (``prune_early_rounds``, 0: none) and after the last
+(``prune_rounds``). The schedules differ in the masks the last pass starts from, and in cost:
+each round of pruning is one comparison of every layer with the background over the seed frames
+(seconds per sequence are given, one thread, beside whatever else ran on the machine).
+Writes ``results/benchmarks/multi_object_pruning.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from motionseg import config, data, metrics, zoo
+from motionseg.evaluate import _objects_at
+from motionseg.stress import with_options
+from motionseg.train import provenance, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+# (rounds after the earlier pass, rounds after the last)
+SCHEDULES = ((0, 3), (1, 1), (2, 1), (3, 1), (1, 2), (3, 3))
+
+
+def schedules(n: int = 200, batch_size: int = 50, seed: int = 1000, photo_set: str = "all") -> dict[str, Any]:
+    """Per schedule: mean per-object IoU of the moving objects, MSE, seconds per sequence."""
+    models = {f"early {e}, last {r}": with_options(zoo.load("multi_object"), prune_early_rounds=e, prune_rounds=r)
+              for e, r in SCHEDULES}
+    ious: dict[str, list[float]] = {k: [] for k in models}
+    squared: dict[str, float] = dict.fromkeys(models, 0.0)
+    seconds: dict[str, float] = dict.fromkeys(models, 0.0)
+    for batch in data.iter_batches(n, batch_size, "train", seed, n_digits=2, photo_set=photo_set):
+        frames = torch.from_numpy(batch["frames"])
+        x, future = frames[:, :10], frames[:, 10:]
+        true_alpha, true_velocity = _objects_at(batch, x.shape[1] - 1)
+        moving = true_velocity.norm(dim=-1) > 0
+        for label, model in models.items():
+            with torch.no_grad():
+                start = time.perf_counter()
+                pred = model(x, future.shape[1])
+                seconds[label] += time.perf_counter() - start
+            ious[label] += metrics.match_objects(model.layers.alpha, true_alpha)[0][moving].tolist()
+            squared[label] += float(((pred - future) ** 2).mean(dim=(1, 2, 3)).sum())
+    return {label: {"iou": sum(ious[label]) / len(ious[label]), "mse": squared[label] / n,
+                    "seconds_per_sequence": seconds[label] / n, "prune_early_rounds": e, "prune_rounds": r}
+            for (label, (e, r)) in zip(models, SCHEDULES)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "multi_object_pruning.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    result: dict[str, Any] = {"n": args.n, "split": "train", "seed": 1000, "n_digits": 2,
+                              "checkpoint_options": zoo.load("multi_object").options.to_dict(), "photo_sets": {}}
+    for photo_set in ("all", "held_out"):
+        result["photo_sets"][photo_set] = schedules(args.n, photo_set=photo_set)
+        for label, row in result["photo_sets"][photo_set].items():
+            print(photo_set, label, {k: round(v, 5) for k, v in row.items()}, flush=True)
+    result["provenance"] = provenance(config.device(), time.perf_counter() - start)
+    write_json(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
