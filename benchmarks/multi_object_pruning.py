@@ -5,7 +5,9 @@ training photos as backgrounds and with the held-out ones alone (``data.HELD_OUT
 the model's training never showed), the per-object mask IoU at the last seed frame and the MSE of
 the ten predicted frames of the committed ``multi_object`` gains under pruning schedules: rounds
 after the earlier pass of step 3 (``prune_early_rounds``, 0: none) and after the last
-(``prune_rounds``). The schedules differ in the masks the last pass starts from, and in cost:
+(``prune_rounds``), and whether pixels that two layers claim and hide from each other go to the
+layer that explains them best (``prune_contested``). The schedules differ in the masks the last
+pass starts from, and in cost:
 each round of pruning is one comparison of every layer with the background over the seed frames
 (seconds per sequence are given, one thread, beside whatever else ran on the machine).
 Writes ``results/benchmarks/multi_object_pruning.json``.
@@ -25,14 +27,16 @@ from motionseg.stress import with_options
 from motionseg.train import provenance, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-# (rounds after the earlier pass, rounds after the last)
-SCHEDULES = ((0, 3), (1, 1), (2, 1), (3, 1), (1, 2), (3, 3))
+# (rounds after the earlier pass, rounds after the last, contested pixels to the best layer)
+SCHEDULES = ((0, 3, False), (1, 1, False), (2, 1, False), (3, 1, False), (1, 2, False), (3, 3, False),
+             (0, 3, True), (2, 1, True), (3, 3, True))
 
 
 def schedules(n: int = 200, batch_size: int = 50, seed: int = 1000, photo_set: str = "all") -> dict[str, Any]:
     """Per schedule: mean per-object IoU of the moving objects, MSE, seconds per sequence."""
-    models = {f"early {e}, last {r}": with_options(zoo.load("multi_object"), prune_early_rounds=e, prune_rounds=r)
-              for e, r in SCHEDULES}
+    models = {f"early {e}, last {r}{', contested' if c else ''}":
+              with_options(zoo.load("multi_object"), prune_early_rounds=e, prune_rounds=r, prune_contested=c)
+              for e, r, c in SCHEDULES}
     ious: dict[str, list[float]] = {k: [] for k in models}
     squared: dict[str, float] = dict.fromkeys(models, 0.0)
     seconds: dict[str, float] = dict.fromkeys(models, 0.0)
@@ -49,8 +53,9 @@ def schedules(n: int = 200, batch_size: int = 50, seed: int = 1000, photo_set: s
             ious[label] += metrics.match_objects(model.layers.alpha, true_alpha)[0][moving].tolist()
             squared[label] += float(((pred - future) ** 2).mean(dim=(1, 2, 3)).sum())
     return {label: {"iou": sum(ious[label]) / len(ious[label]), "mse": squared[label] / n,
-                    "seconds_per_sequence": seconds[label] / n, "prune_early_rounds": e, "prune_rounds": r}
-            for (label, (e, r)) in zip(models, SCHEDULES)}
+                    "seconds_per_sequence": seconds[label] / n, "prune_early_rounds": e, "prune_rounds": r,
+                    "prune_contested": c}
+            for (label, (e, r, c)) in zip(models, SCHEDULES)}
 
 
 def main() -> None:

@@ -282,6 +282,27 @@ def test_the_targets_table_says_met_exactly_when_the_measured_value_meets_the_ta
     assert object_results.phrases(uneven)["mo_cost_ratio"] == pytest.approx(0.165 / 0.09)
 
 
+def test_the_pruning_phrases_quote_the_models_own_schedule_against_pruning_after_the_last_pass() -> None:
+    from motionseg import object_results
+
+    def row(early: int, last: int, iou: float, contested: bool = False) -> dict:
+        return {"prune_early_rounds": early, "prune_rounds": last, "iou": iou, "mse": iou / 1000,
+                "seconds_per_sequence": 0.07, "prune_contested": contested}
+    rows = {"a": row(0, 3, 0.80), "b": row(1, 1, 0.81), "c": row(2, 1, 0.83), "d": row(3, 3, 0.84),
+            "e": row(0, 3, 0.85, True), "f": row(2, 1, 0.86, True)}
+    pruning = {"n": 200, "photo_sets": {"held_out": {"a": row(0, 3, 0.1), "c": row(2, 1, 0.2)}, "all": rows}}
+    p = object_results.pruning_phrases(pruning, {"prune_early_rounds": 2, "prune_rounds": 1})
+    assert (p["mo_prune_alone_iou"], p["mo_prune_iou"], p["mo_prune_mse"]) == (0.80, 0.83, 0.83 / 1000)
+    p = object_results.pruning_phrases(pruning, {"prune_early_rounds": 2, "prune_rounds": 1, "prune_contested": True})
+    assert (p["mo_prune_alone_iou"], p["mo_prune_uncontested_iou"], p["mo_prune_iou"]) == (0.80, 0.83, 0.86)
+    assert p["mo_prune_schedule"] == "two rounds after the first pass and one round after the last"
+    assert p["mo_prune_in_all"] == "three rounds in all, as before" and p["mo_prune_alone_rounds"] == "three rounds"
+    p = object_results.pruning_phrases(pruning, {"prune_early_rounds": 3, "prune_rounds": 3})
+    assert p["mo_prune_iou"] == 0.84 and p["mo_prune_in_all"] == "six rounds in all against three"
+    p = object_results.pruning_phrases(pruning, {"prune_rounds": 3})  # a checkpoint from before the option
+    assert p["mo_prune_iou"] == 0.80 and p["mo_prune_schedule"] == "three rounds after the last pass"
+
+
 def test_the_layers_figure_shows_each_layer_front_first_with_its_mask() -> None:
     import matplotlib.pyplot as plt
     from motionseg import figures
@@ -357,7 +378,7 @@ def test_a_mask_spilled_past_the_object_is_not_explained_there() -> None:
     alpha[0, 0, 14:32, 11:29] = 1.0  # the square at the last frame (x from 15 to 24) and a ring of 4 px
     premult = 0.1 * alpha
     velocity = torch.tensor([[[0.0, 1.0]]])
-    gain, seen = (t[0, 0] for t in model.explained(_align(model, x, bg[None], velocity), premult, alpha, velocity))
+    gain, seen, _ = (t[0, 0] for t in model.explained(_align(model, x, bg[None], velocity), premult, alpha, velocity))
     assert torch.allclose(seen, torch.full_like(seen, float(s)))  # one layer: no frame is hidden
     square = torch.zeros(n, n, dtype=torch.bool)
     square[18:28, 15:25] = True
@@ -383,6 +404,43 @@ def test_pruning_takes_the_mask_back_to_the_objects() -> None:
         mse[tau] = ((pred - seq["frames"][:, 10:]) ** 2).mean()
     assert iou[0.002] > iou[0.0] + 0.03, iou
     assert mse[0.002] < 1.1 * mse[0.0], mse
+
+
+def test_best_rival_is_the_highest_score_of_the_other_layers_that_claim_the_pixel() -> None:
+    score = torch.tensor([1.0, 3.0, 2.0]).view(1, 3, 1, 1)
+    claimed = torch.tensor([True, False, True]).view(1, 3, 1, 1)
+    rival = MultiObject.best_rival(score, claimed).flatten().tolist()
+    assert rival == [2.0, 2.0, 1.0]  # layer 1's 3.0 does not count: it does not claim the pixel
+    assert MultiObject.best_rival(score[:, :2], torch.zeros(1, 2, 1, 1, dtype=torch.bool)).isinf().all()
+
+
+@pytest.mark.parametrize("contested", [False, True])
+def test_pixels_two_layers_both_claim_and_both_hide_go_to_the_layer_that_explains_them(contested: bool) -> None:
+    # two textured squares, one moving right by 1 px/frame and one by 2, and both layers' masks a
+    # box around both squares: in each layer's aligned frames the other's box covers every square
+    # pixel, so neither can judge the squares by the frames they see
+    torch.manual_seed(4)
+    s, n, side = 10, 80, 12
+    bg = torch.rand(n, n)
+    textures = torch.rand(2, side, side)
+    velocity = torch.tensor([[[0.0, 1.0], [0.0, 2.0]]])
+    rows = (slice(14, 14 + side), slice(44, 44 + side))
+    x = bg.expand(1, s, n, n).clone()
+    for t in range(s):
+        for k in range(2):
+            left = 40 - int(velocity[0, k, 1]) * (s - 1 - t)
+            x[0, t, rows[k], left:left + side] = textures[k]
+    alpha = torch.zeros(1, 2, n, n)
+    alpha[:, :, 4:66, 12:70] = 1.0
+    premult = alpha * x[:, -1:]
+    lags = seed_lags(s, x)
+    x_aligned = [{0: fourier.real_shift(x, lags[None, :, None] * velocity[:, k, None, :])} for k in range(2)]
+    model = MultiObject(MultiOptions(min_explained=0.002, prune_contested=contested))
+    kept = model.pruned(x_aligned, bg[None], premult, alpha, velocity, rounds=1)[0]
+    for k in range(2):
+        own, other = kept[k, rows[k], 40:40 + side].float().mean(), kept[k, rows[1 - k], 40:40 + side].float().mean()
+        assert own > 0.9
+        assert (other < 0.1) if contested else (other == 1.0)  # without the contest both keep both
 
 
 def _seen(alpha: torch.Tensor, velocity: torch.Tensor, s: int = 5, seed: int = 1) -> torch.Tensor:

@@ -29,6 +29,9 @@ It is our zero-parameter plus model's backward look (its smoothers), done per la
    ``prune_min_seen`` frames' worth) are kept; ``prune_rounds`` rounds judge them again with the
    other layers' masks pruned. With ``prune_early_rounds`` > 0 the layers are pruned after the
    earlier passes too, so that the next pass (its background included) starts from the pruned masks.
+   Two digits whose velocities differ little can make two layers claim both and hide each
+   other's pixels in every aligned frame; with ``prune_contested`` such a pixel stays only with
+   the layer that explains it best when every frame counts.
 4. **Order.** Which layer is in front is not given: every order of the K layers composes the
    seed frames again, and each sequence keeps the order that explains them best (with K <= 4,
    at most 24 orders). Where the layers never overlap during the seed frames all orders tie and
@@ -81,6 +84,9 @@ class MultiOptions(PlusOptions):
     # rounds of pruning after each earlier pass of step 3, so that the next pass starts from the
     # pruned masks (0: prune after the last pass only)
     prune_early_rounds: int = 0
+    # a pixel that other layers hide in nearly every seed frame is kept only by the layer that,
+    # all frames counted, explains it best among the layers that claim it (False: kept by all)
+    prune_contested: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -236,11 +242,22 @@ class MultiObject(ZeroParamPlus):
         aligned = self.align([a.get(0) for a in x_aligned], bg, velocity)
         kept = torch.ones_like(alpha, dtype=torch.bool)
         for _ in range(rounds):
-            gain, seen = self.explained(aligned, premult * kept, alpha * kept, velocity)
+            gain, seen, plain = self.explained(aligned, premult * kept, alpha * kept, velocity)
             # a pixel that other layers hide in nearly every seed frame cannot be judged: kept
             # (and the next round, with the others' masks pruned, may see it)
-            kept &= (gain >= o.min_explained) | (seen < o.prune_min_seen)
+            unseen = seen < o.prune_min_seen
+            if o.prune_contested and alpha.shape[1] > 1:
+                unseen &= plain >= self.best_rival(plain, alpha * kept > 0.5)
+            kept &= (gain >= o.min_explained) | unseen
         return kept
+
+    @staticmethod
+    def best_rival(score: Tensor, claimed: Tensor) -> Tensor:
+        """Per layer and pixel (B x K x H x W), the highest ``score`` of the other layers that
+        claim the pixel (-inf where none does)."""
+        held = torch.where(claimed, score, torch.full_like(score, float("-inf")))
+        k = score.shape[1]
+        return torch.stack([torch.cat([held[:, :j], held[:, j + 1:]], 1).amax(1) for j in range(k)], 1)
 
     @staticmethod
     def align(x_aligned: list[Tensor | None], bg: Tensor, velocity: Tensor) -> list[tuple[Tensor, Tensor] | None]:
@@ -258,9 +275,10 @@ class MultiObject(ZeroParamPlus):
 
     @staticmethod
     def explained(aligned: list[tuple[Tensor, Tensor] | None], premult: Tensor, alpha: Tensor,
-                  velocity: Tensor) -> tuple[Tensor, Tensor]:
-        """How much better each layer explains each pixel than the background alone, and on how
-        many seed frames' worth of evidence: two B x K x H x W tensors.
+                  velocity: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """How much better each layer explains each pixel than the background alone, on how many
+        seed frames' worth of evidence, and how much better with every frame at full weight: three
+        B x K x H x W tensors.
 
         ``aligned`` is :meth:`align`'s: per layer, the seed frames and the background aligned along
         its velocity to the last frame. The sum over the frames of the squared residual of the
@@ -268,18 +286,20 @@ class MultiObject(ZeroParamPlus):
         cover the pixel weigh little, as in the least squares), and the sum of those weights.
         Where the background is flat, or the layer's mask spilled past the object, the background
         explains the pixel as well and the difference is near 0: the least squares cannot tell
-        such pixels from the object's and keep the first mask's value there.
+        such pixels from the object's and keep the first mask's value there. The last tensor
+        ignores the other layers' cover: it compares layers that claim the same pixel.
         """
         k_all = velocity.shape[1]
         h, w = alpha.shape[-2:]
         s = next(a[0].shape[1] for a in aligned if a is not None)
         lags = seed_lags(s, alpha)
         alpha_spectrum = torch.fft.rfft2(alpha)
-        out, seen = [], []
+        out, seen, plain = [], [], []
         for k, pair in enumerate(aligned):
             if pair is None:  # an empty layer: nothing to explain, and no evidence
                 out.append(torch.zeros_like(alpha[:, k]))
                 seen.append(torch.zeros_like(alpha[:, k]))
+                plain.append(torch.zeros_like(alpha[:, k]))
                 continue
             xa, ba = pair
             others = [j for j in range(k_all) if j != k]
@@ -292,9 +312,11 @@ class MultiObject(ZeroParamPlus):
             else:
                 weight = torch.ones_like(xa)
             layer = premult[:, k, None] + (1 - alpha[:, k, None]) * ba
-            out.append((weight * ((xa - ba) ** 2 - (xa - layer) ** 2)).sum(1))
+            better = (xa - ba) ** 2 - (xa - layer) ** 2
+            out.append((weight * better).sum(1))
             seen.append(weight.sum(1))
-        return torch.stack(out, 1), torch.stack(seen, 1)
+            plain.append(better.sum(1))
+        return torch.stack(out, 1), torch.stack(seen, 1), torch.stack(plain, 1)
 
     @staticmethod
     def prune(keep: Tensor, velocity: Tensor, templates: list[list[tuple[Tensor, Tensor, int]]]

@@ -84,3 +84,36 @@ def _targets_sentence(frame: pd.DataFrame) -> str:
     if not missed:
         return f"It meets all {len(frame)} targets of its issue."
     return f"It meets {len(frame) - len(missed)} of its {len(frame)} targets; it misses: {'; '.join(missed)}."
+
+
+_COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _rounds(n: int) -> str:
+    word = _COUNTS[n] if 0 <= n < len(_COUNTS) else str(n)
+    return f"{word} round{'' if n == 1 else 's'}"
+
+
+def pruning_phrases(pruning: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Numbers and words of the pruning schedule (``benchmarks/multi_object_pruning.py``; glue keys
+    ``mo_prune_...``) on the validation sequences with all training photos: the schedule of the
+    model's ``options`` against pruning after the last pass alone without the contest (``alone``),
+    and the same rounds as the model's without the contest (``uncontested``)."""
+    early, last = options.get("prune_early_rounds", 0), options["prune_rounds"]
+    contested = options.get("prune_contested", False)
+    rows = pruning["photo_sets"]["all"]
+
+    def row(e: int, r: int, c: bool) -> dict[str, Any]:
+        return next(v for v in rows.values() if (v["prune_early_rounds"], v["prune_rounds"], v.get("prune_contested", False)) == (e, r, c))
+    mine, uncontested = row(early, last, contested), row(early, last, False)
+    alone = next(v for v in rows.values() if v["prune_early_rounds"] == 0 and not v.get("prune_contested", False))
+    schedule = (f"{_rounds(early)} after the first pass and {_rounds(last)} after the last" if early
+                else f"{_rounds(last)} after the last pass")
+    total, before = early + last, alone["prune_rounds"]
+    rounds_in_all = (f"{_rounds(total)} in all, as before" if total == before
+                     else f"{_rounds(total)} in all against {_COUNTS[before] if before < len(_COUNTS) else before}")
+    return {"mo_prune_schedule": schedule, "mo_prune_in_all": rounds_in_all,
+            "mo_prune_alone_rounds": _rounds(alone["prune_rounds"]),
+            "mo_prune_alone_iou": alone["iou"], "mo_prune_alone_mse": alone["mse"],
+            "mo_prune_uncontested_iou": uncontested["iou"], "mo_prune_uncontested_mse": uncontested["mse"],
+            "mo_prune_iou": mine["iou"], "mo_prune_mse": mine["mse"], "mo_prune_n": pruning["n"]}
