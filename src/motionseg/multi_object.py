@@ -237,7 +237,9 @@ class MultiObject(ZeroParamPlus):
                velocity: Tensor, rounds: int) -> Tensor:
         """Which pixels each layer keeps (B x K x H x W bool): those it explains better than the
         background by ``min_explained``, judged ``rounds`` times, each round with the other
-        layers' masks as the last round left them."""
+        layers' masks as the last round left them. Pixels too hidden to judge are kept; with
+        ``prune_contested`` only by the layer whose gain with every frame counted is the highest
+        of the layers that claim the pixel (A > 0.5)."""
         o = self.options
         aligned = self.align([a.get(0) for a in x_aligned], bg, velocity)
         kept = torch.ones_like(alpha, dtype=torch.bool)
