@@ -273,6 +273,11 @@ def test_the_targets_table_says_met_exactly_when_the_measured_value_meets_the_ta
     assert object_results.phrases(_bench(0.0041, 0.81, 0.0003, 0.06))["mo_two_ratio"] == pytest.approx(0.5)
     good, poor = object_results.phrases(_bench(0.0040, 0.81, 0.0003, 0.05)), object_results.phrases(_bench(0.0040, 0.79, 0.0003, 0.05))
     assert good["mo_iou_verdict"].startswith("meets") and poor["mo_iou_verdict"].startswith("misses")
+    assert good["mo_training_effect"] == "Training on two digits is not measured here"  # no plus-gains row
+    for mse_before, effect in ((0.0050, "helped"), (0.0040, "changed little"), (0.0030, "did not help")):
+        bench = _bench(0.0040, 0.81, 0.0003, 0.05)
+        bench["sets"]["two_digits"]["multi_object K=2, plus gains"] = dict(bench["sets"]["two_digits"]["multi_object K=2"], mse=mse_before)
+        assert effect in object_results.phrases(bench)["mo_training_effect"]
     assert good["mo_targets_verdict"] == "It meets all 4 targets of its issue."
     assert poor["mo_targets_verdict"] == "It meets 3 of its 4 targets; it misses: two digits: per-object mask IoU."
     uneven = _bench(0.0040, 0.81, 0.0003, 0.06)

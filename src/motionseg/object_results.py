@@ -75,7 +75,21 @@ def phrases(bench: dict[str, Any]) -> dict[str, Any]:
             "mo_two_front": two[MODEL]["front"], "mo_two_overlapping": two[MODEL]["overlapping_sequences"],
             "mo_cost_ratio": _cost_ratio(bench), "mo_cost_by_set": _cost_by_set(bench),
             "mo_iou_verdict": f"{'meets' if two[MODEL]['iou'] > IOU_TARGET else 'misses'} the second (above {IOU_TARGET})",
+            "mo_training_effect": _training_effect(two),
             "mo_targets_verdict": _targets_sentence(targets(bench))}
+
+
+def _training_effect(two: dict[str, Any]) -> str:
+    """What training on two digits did to the two-digit MSE, against the same model with the plus
+    model's gains: helped or hurt by more than 2 %, else changed little."""
+    if PLUS_GAINS not in two:
+        return "Training on two digits is not measured here"
+    change = two[MODEL]["mse"] / two[PLUS_GAINS]["mse"] - 1
+    if change < -0.02:
+        return "Training on two digits helped where it was trained"
+    if change > 0.02:
+        return "Training on two digits did not help, even where it was trained"
+    return "Training on two digits changed little"
 
 
 def _targets_sentence(frame: pd.DataFrame) -> str:
