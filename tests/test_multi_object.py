@@ -411,6 +411,26 @@ def test_pruning_takes_the_mask_back_to_the_objects() -> None:
     assert mse[0.002] < 1.1 * mse[0.0], mse
 
 
+def test_the_pruning_reuses_the_background_as_the_least_squares_aligned_it_exactly() -> None:
+    # each layer's aligned background from the least squares (kept in bg_aligned) is the one that
+    # align computes afresh, bit for bit, for that layer's own velocity
+    torch.manual_seed(5)
+    x = torch.rand(2, 6, 32, 32)
+    bg = torch.rand(2, 32, 32)
+    velocity = torch.tensor([[[0.5, 1.0], [-1.5, 0.25]], [[1.0, -0.5], [0.0, 2.0]]])
+    model = MultiObject(MultiOptions(min_explained=0.002))
+    x_aligned, bg_aligned = [{}, {}], [{}, {}]
+    for k in range(2):
+        model.smooth_layers(x, 0.5 * x[:, -1], torch.full_like(bg, 0.5), bg, velocity[:, k], 1,
+                            x_aligned=x_aligned[k], bg_aligned=bg_aligned[k])
+    frames = [a[0] for a in x_aligned]
+    fresh = model.align(frames, bg, velocity)
+    reused = model.align(frames, bg, velocity, [b[0] for b in bg_aligned])
+    for f, r in zip(fresh, reused):
+        assert all(torch.equal(a, b) for a, b in zip(f, r))
+    assert not torch.equal(fresh[0][1], fresh[1][1])  # the two layers' backgrounds do differ
+
+
 def test_best_rival_is_the_highest_score_of_the_other_layers_that_claim_the_pixel() -> None:
     score = torch.tensor([1.0, 3.0, 2.0]).view(1, 3, 1, 1)
     claimed = torch.tensor([True, False, True]).view(1, 3, 1, 1)

@@ -207,6 +207,7 @@ class MultiObject(ZeroParamPlus):
         empty = torch.zeros_like(x[:, -1])
         kept: Tensor | None = None  # the last pruning's verdict
         for p in range(o.smoothing_passes):
+            bg_aligned: list[dict[int, Tensor]] = [{} for _ in range(o.objects)]  # this pass's BG, aligned
             cover = self.coverage(alpha, velocity, s)
             bg, seen = self.background(x, cover, bg, seen)
             last = p == o.smoothing_passes - 1
@@ -218,13 +219,13 @@ class MultiObject(ZeroParamPlus):
                 others = 1 - torch.cat([1 - cover[:, :k], 1 - cover[:, k + 1:]], 1).prod(1)
                 templates.append(self.smooth_layers(x, premult[:, k], alpha[:, k], bg, velocity[:, k],
                                                     None if last else 1, hidden=others, x_spectrum=x_spectrum,
-                                                    x_aligned=x_aligned[k]))
+                                                    x_aligned=x_aligned[k], bg_aligned=bg_aligned[k]))
             keep = present[:, :, None, None].to(x.dtype)
             premult = torch.stack([t[0][0] for t in templates], 1) * keep
             alpha = torch.stack([t[0][1] for t in templates], 1) * keep
             rounds = o.prune_rounds if last else o.prune_early_rounds
             if o.min_explained > 0 and any(active) and rounds > 0:
-                kept = self.pruned(x_aligned, bg, premult, alpha, velocity, rounds)
+                kept = self.pruned(x_aligned, bg, premult, alpha, velocity, rounds, bg_aligned)
                 premult, alpha = premult * kept, alpha * kept
         templates = [[(pm * present[:, k, None, None], a * present[:, k, None, None], lag) for pm, a, lag in t]
                      for k, t in enumerate(templates)]
@@ -234,14 +235,16 @@ class MultiObject(ZeroParamPlus):
         return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
 
     def pruned(self, x_aligned: list[dict[int, Tensor]], bg: Tensor, premult: Tensor, alpha: Tensor,
-               velocity: Tensor, rounds: int) -> Tensor:
+               velocity: Tensor, rounds: int, bg_aligned: list[dict[int, Tensor]] | None = None) -> Tensor:
         """Which pixels each layer keeps (B x K x H x W bool): those it explains better than the
         background by ``min_explained``, judged ``rounds`` times, each round with the other
         layers' masks as the last round left them. Pixels too hidden to judge are kept; with
         ``prune_contested`` only by the layer whose gain with every frame counted is the highest
-        of the layers that claim the pixel (A > 0.5)."""
+        of the layers that claim the pixel (A > 0.5). ``bg_aligned``: per layer, ``bg`` as the least
+        squares aligned it, where they did (else it is aligned here)."""
         o = self.options
-        aligned = self.align([a.get(0) for a in x_aligned], bg, velocity)
+        aligned = self.align([a.get(0) for a in x_aligned], bg, velocity,
+                             None if bg_aligned is None else [b.get(0) for b in bg_aligned])
         kept = torch.ones_like(alpha, dtype=torch.bool)
         for _ in range(rounds):
             gain, seen, plain = self.explained(aligned, premult * kept, alpha * kept, velocity)
@@ -262,28 +265,38 @@ class MultiObject(ZeroParamPlus):
         return torch.stack([torch.cat([held[:, :j], held[:, j + 1:]], 1).amax(1) for j in range(k)], 1)
 
     @staticmethod
-    def align(x_aligned: list[Tensor | None], bg: Tensor, velocity: Tensor) -> list[tuple[Tensor, Tensor] | None]:
+    def align(x_aligned: list[Tensor | None], bg: Tensor, velocity: Tensor,
+              bg_aligned: list[Tensor | None] | None = None) -> list[tuple[Tensor, Tensor, Tensor] | None]:
         """Per layer, the seed frames moved along the layer's velocity to the last seed frame
-        (``x_aligned``, B x S x H x W each, as the least squares aligned them) and the background
-        (B x H x W) moved the same way: two B x S x H x W tensors each, which every pruning
-        round compares the same way. A layer without aligned frames (an empty one) gives None."""
+        (``x_aligned``, B x S x H x W each, as the least squares aligned them), the background
+        (B x H x W) moved the same way (taken from ``bg_aligned`` where given), and the squared
+        difference of the two: three B x S x H x W tensors each, which every pruning round
+        compares the same way. A layer without aligned frames (an empty one) gives None."""
         h, w = bg.shape[-2:]
         s = next(xa.shape[1] for xa in x_aligned if xa is not None)
         lags = seed_lags(s, bg)
-        bg_spectrum = torch.fft.rfft2(bg[:, None])
-        return [None if xa is None else
-                (xa, fourier.shift_spectrum(bg_spectrum, lags[None, :, None] * velocity[:, k, None, :], (h, w)))
-                for k, xa in enumerate(x_aligned)]
+        bg_spectrum: Tensor | None = None
+        out: list[tuple[Tensor, Tensor, Tensor] | None] = []
+        for k, xa in enumerate(x_aligned):
+            if xa is None:
+                out.append(None)
+                continue
+            ba = None if bg_aligned is None else bg_aligned[k]
+            if ba is None:
+                bg_spectrum = torch.fft.rfft2(bg[:, None]) if bg_spectrum is None else bg_spectrum
+                ba = fourier.shift_spectrum(bg_spectrum, lags[None, :, None] * velocity[:, k, None, :], (h, w))
+            out.append((xa, ba, (xa - ba) ** 2))
+        return out
 
     @staticmethod
-    def explained(aligned: list[tuple[Tensor, Tensor] | None], premult: Tensor, alpha: Tensor,
+    def explained(aligned: list[tuple[Tensor, Tensor, Tensor] | None], premult: Tensor, alpha: Tensor,
                   velocity: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """How much better each layer explains each pixel than the background alone, on how many
         seed frames' worth of evidence, and how much better with every frame at full weight: three
         B x K x H x W tensors.
 
         ``aligned`` is :meth:`align`'s: per layer, the seed frames and the background aligned along
-        its velocity to the last frame. The sum over the frames of the squared residual of the
+        its velocity to the last frame, and their squared difference. The sum over the frames of the squared residual of the
         background alone, minus that of the layer over the background (frames where other layers
         cover the pixel weigh little, as in the least squares), and the sum of those weights.
         Where the background is flat, or the layer's mask spilled past the object, the background
@@ -303,7 +316,7 @@ class MultiObject(ZeroParamPlus):
                 seen.append(torch.zeros_like(alpha[:, k]))
                 plain.append(torch.zeros_like(alpha[:, k]))
                 continue
-            xa, ba = pair
+            xa, ba, background_error = pair
             others = [j for j in range(k_all) if j != k]
             if others:
                 # another layer's mask as it stood at each seed frame, seen in layer k's aligned
@@ -314,7 +327,7 @@ class MultiObject(ZeroParamPlus):
             else:
                 weight = torch.ones_like(xa)
             layer = premult[:, k, None] + (1 - alpha[:, k, None]) * ba
-            better = (xa - ba) ** 2 - (xa - layer) ** 2
+            better = background_error - (xa - layer) ** 2
             out.append((weight * better).sum(1))
             seen.append(weight.sum(1))
             plain.append(better.sum(1))

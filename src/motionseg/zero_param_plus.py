@@ -366,8 +366,8 @@ class ZeroParamPlus(CycleModel):
 
     def smooth_layers(self, x: Tensor, premult: Tensor, alpha: Tensor, bg: Tensor, velocity: Tensor,
                       n_templates: int | None = None, hidden: Tensor | None = None,
-                      x_spectrum: Tensor | None = None, x_aligned: dict[int, Tensor] | None = None
-                      ) -> list[tuple[Tensor, Tensor, int]]:
+                      x_spectrum: Tensor | None = None, x_aligned: dict[int, Tensor] | None = None,
+                      bg_aligned: dict[int, Tensor] | None = None) -> list[tuple[Tensor, Tensor, int]]:
         """Re-estimate premultiplied FG and A from all seed frames: ``(premult, alpha, lag)`` templates.
 
         Template ``lag`` describes the layers as they were ``lag`` frames before the last seed
@@ -385,7 +385,8 @@ class ZeroParamPlus(CycleModel):
         (the multi-object model): those pixels say nothing about this layer and weigh less.
         ``x_spectrum`` is ``rfft2(x)`` where the caller has it already; ``x_aligned`` (per lag, the
         seed frames aligned along ``velocity``) keeps them between calls of one ``x`` and ``velocity``:
-        what it lacks is computed and added.
+        what it lacks is computed and added. ``bg_aligned``, where given, receives per lag the
+        background as the aligned frames show it (this call's ``bg``).
         """
         o = self.options
         s, size = x.shape[1], x.shape[-2:]
@@ -406,6 +407,8 @@ class ZeroParamPlus(CycleModel):
                 if x_aligned is not None:
                     x_aligned[lag] = xa
             ba = fourier.shift_spectrum(bg_spectrum, shift, size)  # the background as each aligned frame shows it
+            if bg_aligned is not None:
+                bg_aligned[lag] = ba
             back = -lag * velocity
             prior_alpha = fourier.fourier_shift(alpha, back).clamp(0.0, 1.0)
             prior_premult = fourier.fourier_shift(premult, back)
