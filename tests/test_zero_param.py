@@ -59,9 +59,9 @@ def test_rows_choose_which_state_each_gain_corrects() -> None:
     for m in (fg_first, a_first):
         with torch.no_grad():
             m.gains["learnableGains"][0, 2] = 5.0
-    assert float(fg_first.correction_gain("fg", 2)) == pytest.approx(1 / (1 + math.exp(-5)))
-    assert float(a_first.correction_gain("alpha", 2)) == pytest.approx(1 / (1 + math.exp(-5)))
-    assert float(a_first.correction_gain("fg", 2)) == 0.5
+    assert float(fg_first.correction_gain("fg", 2).detach()) == pytest.approx(1 / (1 + math.exp(-5)))
+    assert float(a_first.correction_gain("alpha", 2).detach()) == pytest.approx(1 / (1 + math.exp(-5)))
+    assert float(a_first.correction_gain("fg", 2).detach()) == 0.5
 
 
 def test_dog_uses_its_four_gains_in_order() -> None:
