@@ -12,7 +12,9 @@ mask IoU at the last seed frame after each step of :class:`motionseg.multi_objec
   (each layer given the mask of the object whose velocity is nearest its own).
 
 If the passes keep true masks nearly intact but do not repair step 2's, the first masks are what
-limits the IoU. Also the velocities: the share of moving objects with a layer within 0.3
+limits the IoU. ``final_by_gap``: the final IoU of the moving objects by how far apart the two
+digits' velocities are (equal, 0.5 px/frame, more; the generator draws velocities on a 0.5 px/frame
+grid). Also the velocities: the share of moving objects with a layer within 0.3
 px/frame of their own. Writes ``results/benchmarks/multi_object_masks.json``.
 """
 from __future__ import annotations
@@ -30,6 +32,9 @@ from motionseg.stress import with_options
 from motionseg.train import provenance, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
+# the two digits' velocities apart, px/frame: [low, high)
+GAP_LABELS = ("equal", "0.5", "more")
+GAP_BOUNDS = ((0.0, 0.25), (0.25, 0.6), (0.6, float("inf")))
 
 
 def mask_stages(n: int = 200, batch_size: int = 50, seed: int = 1000) -> dict[str, Any]:
@@ -38,6 +43,7 @@ def mask_stages(n: int = 200, batch_size: int = 50, seed: int = 1000) -> dict[st
     unpruned = with_options(zoo.load("multi_object"), min_explained=0.0)
     ious: dict[str, list[float]] = {"first_masks": [], "before_pruning": [], "final": [], "final_from_true_masks": []}
     near, moving_total = 0, 0
+    by_gap: dict[str, list[float]] = {label: [] for label in GAP_LABELS}
     for batch in data.iter_batches(n, batch_size, "train", seed, n_digits=2):
         x = torch.from_numpy(batch["frames"])[:, :10]
         true_alpha, true_velocity = _objects_at(batch, x.shape[1] - 1)
@@ -56,11 +62,18 @@ def mask_stages(n: int = 200, batch_size: int = 50, seed: int = 1000) -> dict[st
         for key, alpha in (("first_masks", first), ("before_pruning", before.alpha), ("final", final.alpha),
                            ("final_from_true_masks", from_true.alpha)):
             ious[key] += metrics.match_objects(alpha, true_alpha)[0][moving].tolist()
+        final_iou = metrics.match_objects(final.alpha, true_alpha)[0]
+        apart = (true_velocity[:, 0] - true_velocity[:, 1]).norm(dim=-1)[:, None].expand_as(final_iou)
+        for label, (low, high) in zip(GAP_LABELS, GAP_BOUNDS):
+            ious_here = final_iou[moving & (apart >= low) & (apart < high)]
+            by_gap[label] += ious_here.tolist()
         # per object, the nearest velocity of a layer that found a moving object
         gap = torch.where(present[:, :, None], gap, torch.full_like(gap, float("inf"))).min(1).values
         near += int((gap[moving] < 0.3).sum())
         moving_total += int(moving.sum())
     out: dict[str, Any] = {k: sum(v) / len(v) for k, v in ious.items()}
+    out["final_by_gap"] = {label: {"iou": sum(v) / len(v) if v else float("nan"), "objects": len(v)}
+                           for label, v in by_gap.items()}
     out.update(velocity_within_0_3=near / moving_total, moving_objects=moving_total, n=n, split="train", seed=seed)
     return out
 
