@@ -296,9 +296,10 @@ class MultiObject(ZeroParamPlus):
         B x K x H x W tensors.
 
         ``aligned`` is :meth:`align`'s: per layer, the seed frames and the background aligned along
-        its velocity to the last frame, and their squared difference. The sum over the frames of the squared residual of the
-        background alone, minus that of the layer over the background (frames where other layers
-        cover the pixel weigh little, as in the least squares), and the sum of those weights.
+        its velocity to the last frame, and their squared difference. The sum over the frames of
+        the squared residual of the background alone, minus that of the layer over the background
+        (frames where other layers cover the pixel weigh little, as in the least squares), and the
+        sum of those weights.
         Where the background is flat, or the layer's mask spilled past the object, the background
         explains the pixel as well and the difference is near 0: the least squares cannot tell
         such pixels from the object's and keep the first mask's value there. The last tensor

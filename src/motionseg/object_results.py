@@ -118,7 +118,8 @@ def pruning_phrases(pruning: dict[str, Any], options: dict[str, Any]) -> dict[st
     rows = pruning["photo_sets"]["all"]
 
     def row(e: int, r: int, c: bool) -> dict[str, Any]:
-        return next(v for v in rows.values() if (v["prune_early_rounds"], v["prune_rounds"], v.get("prune_contested", False)) == (e, r, c))
+        return next(v for v in rows.values()
+                    if (v["prune_early_rounds"], v["prune_rounds"], v.get("prune_contested", False)) == (e, r, c))
     mine, uncontested = row(early, last, contested), row(early, last, False)
     alone = next(v for v in rows.values() if v["prune_early_rounds"] == 0 and not v.get("prune_contested", False))
     schedule = (f"{_rounds(early)} after the first pass and {_rounds(last)} after the last" if early
