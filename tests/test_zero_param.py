@@ -84,7 +84,7 @@ def test_motion_measured_between_two_states_is_their_shift() -> None:
     before, after = Layers(fg=img, bg=img, alpha=img), Layers(fg=moved, bg=moved, alpha=moved)
     motion, energy = model.measure_motion(before, after, 3)
     assert fourier.correlation_peak(motion)[0].tolist() == pytest.approx([2.0, -1.0], abs=0.05)
-    assert float(energy.min()) >= 0
+    assert float(energy.min().detach()) >= 0
     fg, _ = model.predict_layers(img, img, motion)
     torch.testing.assert_close(fg, moved, atol=1e-3, rtol=0)
 
@@ -113,7 +113,7 @@ def test_run_records_every_frame_and_predicts_in_range() -> None:
     x = _sequences(2)
     pred, states = _model().run(x[:, :10], 10, keep_states=True)
     st = states.stacked()
-    assert pred.shape == (2, 10, 128, 128) and float(pred.min()) >= 0 and float(pred.max()) <= 1
+    assert pred.shape == (2, 10, 128, 128) and float(pred.detach().min()) >= 0 and float(pred.detach().max()) <= 1
     assert st["alpha"].shape == (2, 19, 128, 128) and st["motion"].dtype == torch.complex64
 
 
