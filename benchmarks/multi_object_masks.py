@@ -59,10 +59,12 @@ def mask_stages(n: int = 200, batch_size: int = 50, seed: int = 1000) -> dict[st
             nearest = gap.argmin(-1)
             given = true_alpha.to(x.dtype).gather(1, nearest[:, :, None, None].expand(-1, -1, *true_alpha.shape[-2:]))
             from_true, _ = model.estimate(x, first_alpha=given)
-        for key, alpha in (("first_masks", first), ("before_pruning", before.alpha), ("final", final.alpha),
-                           ("final_from_true_masks", from_true.alpha)):
-            ious[key] += metrics.match_objects(alpha, true_alpha)[0][moving].tolist()
-        final_iou = metrics.match_objects(final.alpha, true_alpha)[0]
+        matched = {key: metrics.match_objects(alpha, true_alpha)[0] for key, alpha in (
+            ("first_masks", first), ("before_pruning", before.alpha), ("final", final.alpha),
+            ("final_from_true_masks", from_true.alpha))}
+        for key, iou in matched.items():
+            ious[key] += iou[moving].tolist()
+        final_iou = matched["final"]
         apart = (true_velocity[:, 0] - true_velocity[:, 1]).norm(dim=-1)[:, None].expand_as(final_iou)
         for label, (low, high) in zip(GAP_LABELS, GAP_BOUNDS):
             ious_here = final_iou[moving & (apart >= low) & (apart < high)]
