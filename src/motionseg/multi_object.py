@@ -121,6 +121,7 @@ class ObjectLayers:
     present: Tensor  # B x K bool: a moving object was found for the layer
     order: Tensor  # B x K long: layer indices front to back
     bg: Tensor  # B x H x W
+    seen: Tensor  # B x H x W: how surely each background pixel was observed (at most 1)
 
 
 class MultiObject(ZeroParamPlus):
@@ -232,7 +233,7 @@ class MultiObject(ZeroParamPlus):
         if kept is not None:
             templates = self.prune(kept, velocity, templates)
         order = self.choose_order(x, premult, alpha, velocity, bg)
-        return ObjectLayers(premult, alpha, velocity, present, order, bg), templates
+        return ObjectLayers(premult, alpha, velocity, present, order, bg, seen), templates
 
     def pruned(self, x_aligned: list[dict[int, Tensor]], bg: Tensor, premult: Tensor, alpha: Tensor,
                velocity: Tensor, rounds: int, bg_aligned: list[dict[int, Tensor]] | None = None) -> Tensor:

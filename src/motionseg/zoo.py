@@ -25,7 +25,7 @@ from . import checkpoint, config
 from .config import TrainConfig
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
-OURS = ("zero_param", "learnable", "zero_param_plus", "learnable_plus", "multi_object")
+OURS = ("zero_param", "learnable", "zero_param_plus", "learnable_plus", "multi_object", "multi_object_nets")
 AUTHORS = ("zero_param_authors", "learnable_authors")  # the released weights, loaded by motionseg.authors
 PAPER_MODELS = ("zero_param", "learnable")
 BASELINES = ("conv_pgp", "vln_resnet", "vln_ldc")
@@ -66,6 +66,11 @@ def _multi_object(image_size: int, options: dict | None) -> nn.Module:
     return MultiObject(options)
 
 
+def _multi_object_nets(image_size: int, options: dict | None) -> nn.Module:
+    from .multi_object_nets import MultiObjectNets
+    return MultiObjectNets(options)
+
+
 def _conv_pgp(image_size: int, options: dict | None) -> nn.Module:
     from .baselines import ConvPGP
     return ConvPGP()
@@ -89,6 +94,7 @@ BUILDERS: dict[str, Callable[[int, dict | None], nn.Module]] = {
     "zero_param_plus": _zero_param_plus,
     "learnable_plus": _learnable_plus,
     "multi_object": _multi_object,
+    "multi_object_nets": _multi_object_nets,
     "conv_pgp": _conv_pgp,
     "vln_resnet": _vln_resnet,
     "vln_ldc": _vln_ldc,
@@ -203,6 +209,16 @@ TRAINING: dict[str, dict[str, dict[str, Any]]] = {
                       options=MULTI_OBJECT),
         "full": dict(steps=300, batch_size=16, n_train=16000, lr=0.02, cycle_steps=150, val_every=50,
                      checkpoint_every=50, n_val=128, workers=1, init_from="zero_param_plus",
+                     data_options={"n_digits": 2}, options=MULTI_OBJECT),
+    },
+    # The nets on multi_object's held estimate (its gains, init_from): only the nets train, on two-digit
+    # sequences as multi_object's gains did.
+    "multi_object_nets": {
+        "quick": dict(steps=20, batch_size=4, n_train=400, lr=0.01, cycle_steps=20, val_every=10,
+                      checkpoint_every=10, n_val=8, init_from="multi_object", data_options={"n_digits": 2},
+                      options=MULTI_OBJECT),
+        "full": dict(steps=300, batch_size=16, n_train=16000, lr=0.01, cycle_steps=150, val_every=50,
+                     checkpoint_every=50, n_val=128, workers=1, init_from="multi_object",
                      data_options={"n_digits": 2}, options=MULTI_OBJECT),
     },
     # The baselines' full schedules are resumed in short GPU windows: a validation every 250 steps
