@@ -1,8 +1,8 @@
 """Targets of the multi-object model (issue 25), measured: ``python benchmarks/multi_object.py``
 
 On the test split (seed 0, the sets of the stress chapter): one digit (the standard set), two
-digits (the stress set ``two_digits``) and three digits. For ``multi_object`` with K = 2 and 3
-layers and for ``zero_param_plus`` (one layer): MSE, L1 and SSIM of the ten predicted frames,
+digits (the stress set ``two_digits``) and three digits. For ``multi_object`` and ``multi_object_nets``
+with K = 2 and 3 layers and for ``zero_param_plus`` (one layer): MSE, L1 and SSIM of the ten predicted frames,
 per-object mask IoU (with its precision and recall) and velocity error at the last seed frame (layers matched to the true
 objects by mask IoU; each object's own, unoccluded mask; static objects, background to any
 motion-based model, are counted and left out), how often the object in front is composed in
@@ -12,7 +12,7 @@ machine (one thread; per set, the models take turns on the same batch of the set
 benchmark slows a turn, never speeds it, and slows every model alike). Targets: on two digits MSE at
 most half of Conv-PGP's (from ``results/stress``) and per-object IoU above 0.8; on one digit no
 worse than ``zero_param_plus``; cost per sequence at most K times ``zero_param_plus``'s.
-The models are the committed checkpoints (``multi_object`` for both K); nothing here is trained.
+The models are the committed checkpoints (each for both K); nothing here is trained.
 Writes ``results/benchmarks/multi_object.json``.
 """
 from __future__ import annotations
@@ -36,16 +36,19 @@ SETS = {"one_digit": 1, "two_digits": 2, "three_digits": 3}
 
 
 def models() -> dict[str, torch.nn.Module]:
-    """``zero_param_plus``; the multi-object model with its trained gains, K = 2 and 3; and with the
-    plus model's gains (what training on two digits adds)."""
+    """``zero_param_plus``; the multi-object model with its trained gains, K = 2 and 3; with the
+    plus model's gains (what training on two digits adds); and ``multi_object_nets``, K = 2 and 3."""
     plus = zoo.load("zero_param_plus")
     trained = zoo.load("multi_object")
+    nets = zoo.load("multi_object_nets")
     out: dict[str, torch.nn.Module] = {"zero_param_plus": plus}
     for k in (2, 3):
         out[f"multi_object K={k}"] = with_options(trained, objects=k)
     untrained = MultiObject(trained.options.to_dict())
     untrained.load_state_dict(plus.state_dict())
     out["multi_object K=2, plus gains"] = untrained.eval()
+    for k in (2, 3):
+        out[f"multi_object_nets K={k}"] = with_options(nets, objects=k)
     return out
 
 

@@ -57,6 +57,7 @@ N_CHECK = 3
 
 
 @pytest.mark.parametrize("name", ["zero_param", "learnable", "zero_param_plus", "learnable_plus", "multi_object",
+                                  "multi_object_nets",
                                   "conv_pgp", "vln_resnet", "vln_ldc"])
 def test_committed_metrics_equal_a_fresh_evaluation(name: str) -> None:
     evaluate_json = json.loads((zoo.RESULTS / name / "metrics_full.json").read_text())

@@ -13,7 +13,7 @@ from torch import nn
 from motionseg import checkpoint, zoo
 
 ALL = ["zero_param", "learnable", "zero_param_authors", "learnable_authors", "zero_param_plus", "learnable_plus",
-       "multi_object", "conv_pgp", "vln_resnet", "vln_ldc"]
+       "multi_object", "multi_object_nets", "conv_pgp", "vln_resnet", "vln_ldc"]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,8 @@ def test_every_committed_checkpoint_loads_safely(name: str) -> None:
 
 
 @pytest.mark.parametrize("name, batch", [("zero_param", 2), ("learnable", 1), ("zero_param_plus", 2),
-                                         ("learnable_plus", 1), ("multi_object", 2), ("conv_pgp", 1)])
+                                         ("learnable_plus", 1), ("multi_object", 2), ("multi_object_nets", 2),
+                                         ("conv_pgp", 1)])
 def test_committed_models_predict(name: str, batch: int) -> None:
     model = zoo.load(name)
     x = torch.rand(batch, 10, 128, 128, generator=torch.Generator().manual_seed(0))

@@ -9,6 +9,7 @@ SET_LABELS = {"one_digit": "one digit", "two_digits": "two digits", "three_digit
 MODEL = "multi_object K=2"  # the committed model as trained (K = 2)
 PLUS = "zero_param_plus"
 PLUS_GAINS = "multi_object K=2, plus gains"  # the same model before training on two digits
+NETS = "multi_object_nets K=2"  # the committed model with nets (K = 2)
 # the targets of issue 25
 IOU_TARGET = 0.8
 MSE_SHARE_OF_CONV_PGP = 0.5
@@ -19,7 +20,7 @@ def benchmark_table(bench: dict[str, Any]) -> pd.DataFrame:
     (share); ms per sequence."""
     rows = {}
     # the file's keys are sorted: sets by their number of digits, then the one-layer model first
-    order = [PLUS, MODEL, PLUS_GAINS, "multi_object K=3"]
+    order = [PLUS, MODEL, PLUS_GAINS, NETS, "multi_object K=3", "multi_object_nets K=3"]
     for name in sorted(bench["sets"], key=lambda n: list(SET_LABELS).index(n) if n in SET_LABELS else len(SET_LABELS)):
         models = bench["sets"][name]
         for label in sorted(models, key=lambda m: order.index(m) if m in order else len(order)):
@@ -103,9 +104,13 @@ def _targets_sentence(frame: pd.DataFrame) -> str:
 _COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
+def _count_word(n: int) -> str:
+    """``n`` in words up to ten ("no", "one", ...), in digits beyond."""
+    return _COUNTS[n] if 0 <= n < len(_COUNTS) else str(n)
+
+
 def _rounds(n: int) -> str:
-    word = _COUNTS[n] if 0 <= n < len(_COUNTS) else str(n)
-    return f"{word} round{'' if n == 1 else 's'}"
+    return f"{_count_word(n)} round{'' if n == 1 else 's'}"
 
 
 def pruning_phrases(pruning: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
@@ -126,9 +131,55 @@ def pruning_phrases(pruning: dict[str, Any], options: dict[str, Any]) -> dict[st
                 else f"{_rounds(last)} after the last pass")
     total, before = early + last, alone["prune_rounds"]
     rounds_in_all = (f"{_rounds(total)} in all, as before" if total == before
-                     else f"{_rounds(total)} in all against {_COUNTS[before] if before < len(_COUNTS) else before}")
+                     else f"{_rounds(total)} in all against {_count_word(before)}")
     return {"mo_prune_schedule": schedule, "mo_prune_in_all": rounds_in_all,
             "mo_prune_alone_rounds": _rounds(alone["prune_rounds"]),
             "mo_prune_alone_iou": alone["iou"], "mo_prune_alone_mse": alone["mse"],
             "mo_prune_uncontested_iou": uncontested["iou"], "mo_prune_uncontested_mse": uncontested["mse"],
             "mo_prune_iou": mine["iou"], "mo_prune_mse": mine["mse"], "mo_prune_n": pruning["n"]}
+
+
+def _set_label(key: str) -> str:
+    """"1 digit, held_out photos" -> "1 digit (held-out photos)"; "..., all photos" -> "1 digit"."""
+    digits, photos = key.split(", ")
+    return digits if photos == "all photos" else f"{digits} ({photos.replace('_', '-')})"
+
+
+def nets_table(nets: dict[str, Any]) -> pd.DataFrame:
+    """``benchmarks/multi_object_nets.py`` as a table: a row per model, the validation MSE of each set,
+    and the per-object mask IoU on two digits with all training photos."""
+    sets = nets["sets"]
+    frame = pd.DataFrame({f"MSE, {_set_label(key)}": {label: row["mse"] for label, row in models.items()}
+                          for key, models in sets.items()})
+    two = next(key for key in sets if key.startswith("2 digits") and key.endswith("all photos"))
+    frame["IoU, 2 digits"] = pd.Series({label: row["iou"] for label, row in sets[two].items()})
+    return frame
+
+
+def nets_phrases(nets: dict[str, Any], bench: dict[str, Any]) -> dict[str, Any]:
+    """Numbers and words about ``multi_object_nets`` (glue keys ``mo_nets_...``): on validation
+    (``nets``, ``benchmarks/multi_object_nets.py``) against ``multi_object`` and without each net;
+    on the test sets (``bench``, ``benchmarks/multi_object.py``)."""
+    sets = nets["sets"]
+    out: dict[str, Any] = {}
+    for key, models in sets.items():
+        tag = ("one" if key.startswith("1 ") else "two") + ("_held" if "held_out" in key else "")
+        out[f"mo_nets_val_{tag}"] = models["multi_object_nets"]["mse"]
+        out[f"mo_plain_val_{tag}"] = models["multi_object"]["mse"]
+        for net in ("alpha", "fg", "bg"):
+            out[f"mo_nets_val_{tag}_without_{net}"] = models[f"multi_object_nets without {net}"]["mse"]
+    better = [key for key, models in sets.items() if models["multi_object_nets"]["mse"] < models["multi_object"]["mse"]]
+    if len(better) == len(sets):
+        out["mo_nets_val_verdict"] = "lower on every validation set, one digit and two, with either photos"
+    elif not better:
+        out["mo_nets_val_verdict"] = "higher on every validation set: the nets do not help"
+    else:
+        out["mo_nets_val_verdict"] = f"lower on {len(better)} of the {len(sets)} validation sets ({', '.join(better)})"
+    out["mo_nets_best"] = "`multi_object_nets`" if len(better) == len(sets) else "`multi_object`"
+    one, two = bench["sets"]["one_digit"], bench["sets"]["two_digits"]
+    if NETS in two:
+        out.update({"mo_nets_two_mse": two[NETS]["mse"], "mo_nets_two_iou": two[NETS]["iou"],
+                    "mo_nets_one_mse": one[NETS]["mse"],
+                    "mo_nets_cost_ratio": sum(bench["sets"][s][NETS]["seconds_per_sequence"] for s in bench["sets"])
+                    / sum(bench["sets"][s][PLUS]["seconds_per_sequence"] for s in bench["sets"])})
+    return out

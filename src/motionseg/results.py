@@ -42,6 +42,7 @@ LABELS = {
     "zero_param_plus": "zero_param_plus (ours)",
     "learnable_plus": "learnable_plus (ours)",
     "multi_object": "multi_object (ours, K layers)",
+    "multi_object_nets": "multi_object_nets (ours, K layers, nets)",
     "copy_last": "copy last seed frame",
     "oracle": "oracle (true layers and velocity)",
 }
@@ -52,12 +53,12 @@ SHORT_LABELS = {
     "zero_param": "paper without param (trained by us)",
     "learnable_authors": "paper learnable (authors' weights)",
     "learnable": "paper learnable (trained by us)",
-    **{name: name for name in ("zero_param_plus", "learnable_plus", "multi_object")},
+    **{name: name for name in ("zero_param_plus", "learnable_plus", "multi_object", "multi_object_nets")},
 }
 SHORT_LABELS = {name: SHORT_LABELS.get(name, label.split(" (")[0]) for name, label in LABELS.items()}
 PAPER_ROWS = ("zero_param_authors", "zero_param", "learnable_authors", "learnable", "conv_pgp", "vln_resnet",
               "vln_ldc")
-OUR_ROWS = ("zero_param_plus", "learnable_plus", "multi_object")
+OUR_ROWS = ("zero_param_plus", "learnable_plus", "multi_object", "multi_object_nets")
 REFERENCE_ROWS = ("copy_last", "oracle")
 
 

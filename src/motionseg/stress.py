@@ -229,7 +229,7 @@ def oracle_predict(batch: dict[str, Tensor], n_seed: int = N_SEED, n_future: int
 # -- the runner -------------------------------------------------------------------------------
 
 MODELS = ("zero_param_authors", "zero_param", "learnable_authors", "learnable", "zero_param_plus", "learnable_plus",
-          "multi_object", "conv_pgp", "vln_resnet", "vln_ldc")
+          "multi_object", "multi_object_nets", "conv_pgp", "vln_resnet", "vln_ldc")
 PLUS = ("zero_param_plus", "learnable_plus")
 REFERENCES = ("copy_last", "oracle")
 OPTION = "remeasure_motion"  # our fix (task 4), applied to the committed weights of the plus models

@@ -8,6 +8,8 @@
   (each a named option);
 * ``multi_object``: ours beyond the paper, K foreground layers with their own motions
   (:mod:`motionseg.multi_object`), its gains trained on two-digit sequences;
+* ``multi_object_nets``: the same with three small nets refining its layers and background
+  (:mod:`motionseg.multi_object_nets`), the nets trained on two-digit sequences;
 * ``conv_pgp``, ``vln_resnet``, ``vln_ldc``: the paper's baselines.
 
 ``zoo.load(name)`` returns the trained model on the CPU in eval mode; its

@@ -1,0 +1,88 @@
+"""The multi-object model with nets: the held estimate of multi_object, refined by three small nets."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from motionseg import data, train
+from motionseg.multi_object import MultiObject
+from motionseg.multi_object_nets import MultiObjectNets
+
+
+@pytest.fixture(scope="module")
+def two_digits() -> torch.Tensor:
+    seq = data.make_sequences(4, split="train", seed=3, n_digits=2, size=64, max_speed=1.5)
+    return torch.from_numpy(seq["frames"])
+
+
+def _perturb(model: MultiObjectNets) -> MultiObjectNets:
+    """Nets that change what they see everywhere (a bias on each output)."""
+    with torch.no_grad():
+        for net in model.nets.values():
+            net.convs[-1].bias.fill_(0.3)
+    return model
+
+
+def test_without_its_nets_it_is_multi_object_exactly(two_digits) -> None:
+    x = two_digits[:, :10]
+    plain = MultiObject().eval()
+    nets = _perturb(MultiObjectNets()).without("alpha", "fg", "bg").eval()
+    nets.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        assert torch.equal(nets(x, 10), plain(x, 10))
+        assert not torch.equal(_perturb(MultiObjectNets()).eval()(x, 10), plain(x, 10))
+
+
+def test_only_the_nets_train(two_digits) -> None:
+    model = MultiObjectNets().train()
+    loss = train.sequence_loss(model, two_digits, 10)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.nets.parameters())
+    assert all(not p.requires_grad and p.grad is None for p in model.gains.parameters())
+
+
+def test_an_empty_layer_stays_empty_whatever_the_nets_add() -> None:
+    seq = data.make_sequences(3, split="train", seed=0, size=64, max_speed=1.5)
+    x = torch.from_numpy(seq["frames"])
+    model = _perturb(MultiObjectNets()).eval()
+    with torch.no_grad():
+        model(x[:, :10], 10)
+    assert not model.layers.present[:, 1].any()
+    assert (model.layers.alpha[:, 1] == 0).all() and (model.layers.premult[:, 1] == 0).all()
+    assert (model.layers.premult <= model.layers.alpha).all()
+
+
+def test_the_background_net_enters_only_where_the_background_was_not_seen() -> None:
+    model = _perturb(MultiObjectNets())
+    bg = torch.rand(2, 16, 16)
+    seen = torch.ones(2, 16, 16)
+    seen[:, 4:8, 4:8] = 0.0
+    out = model.refine_background(bg, seen)
+    assert torch.equal(out[seen == 1], bg[seen == 1])
+    assert not torch.allclose(out[seen == 0], bg[seen == 0])
+
+
+def test_unknown_nets_are_one_line() -> None:
+    with pytest.raises(ValueError, match="unknown nets"):
+        MultiObjectNets().without("mask")
+
+
+def _nets_bench(nets_two: float) -> dict:
+    models = lambda nets: {"multi_object": {"mse": 1.0, "iou": 0.8}, "multi_object_nets": {"mse": nets, "iou": 0.85},  # noqa: E731
+                           **{f"multi_object_nets without {n}": {"mse": 0.95, "iou": 0.8} for n in ("alpha", "fg", "bg")}}
+    return {"sets": {"1 digit, all photos": models(0.9), "1 digit, held_out photos": models(0.9),
+                     "2 digits, all photos": models(nets_two), "2 digits, held_out photos": models(0.9)}}
+
+
+@pytest.mark.parametrize("nets_two, best", [(0.9, "`multi_object_nets`"), (1.1, "`multi_object`")])
+def test_the_nets_model_is_called_best_only_where_it_is_lower_on_every_validation_set(nets_two, best) -> None:
+    from motionseg import object_results
+    bench = {"sets": {s: {} for s in ("one_digit", "two_digits")}}
+    phrases = object_results.nets_phrases(_nets_bench(nets_two), bench)
+    assert phrases["mo_nets_best"] == best
+    assert phrases["mo_nets_val_two"] == nets_two and phrases["mo_plain_val_two_held"] == 1.0
+    table = object_results.nets_table(_nets_bench(nets_two))
+    assert list(table.columns) == ["MSE, 1 digit", "MSE, 1 digit (held-out photos)", "MSE, 2 digits",
+                                   "MSE, 2 digits (held-out photos)", "IoU, 2 digits"]
+    assert table.loc["multi_object_nets", "MSE, 2 digits"] == nets_two
+    assert table.loc["multi_object_nets", "IoU, 2 digits"] == 0.85
