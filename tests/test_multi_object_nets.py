@@ -86,3 +86,16 @@ def test_the_nets_model_is_called_best_only_where_it_is_lower_on_every_validatio
                                    "MSE, 2 digits (held-out photos)", "IoU, 2 digits"]
     assert table.loc["multi_object_nets", "MSE, 2 digits"] == nets_two
     assert table.loc["multi_object_nets", "IoU, 2 digits"] == 0.85
+
+
+def test_the_layer_nets_are_called_a_pair_only_where_either_alone_does_worse_than_none() -> None:
+    from motionseg import object_results
+    bench = {"sets": {s: {} for s in ("one_digit", "two_digits")}}
+    nets = _nets_bench(0.9)
+    assert "Each layer net helps on its own" in object_results.nets_phrases(nets, bench)["mo_nets_pair"]
+    for models in nets["sets"].values():
+        models["multi_object_nets without alpha"]["mse"] = models["multi_object_nets without fg"]["mse"] = 1.2
+    assert "work as a pair" in object_results.nets_phrases(nets, bench)["mo_nets_pair"]
+    for models in nets["sets"].values():
+        models["multi_object_nets without fg"]["mse"] = 0.95  # the mask net alone helps
+    assert "appearance net alone does worse" in object_results.nets_phrases(nets, bench)["mo_nets_pair"]

@@ -176,6 +176,14 @@ def nets_phrases(nets: dict[str, Any], bench: dict[str, Any]) -> dict[str, Any]:
     else:
         out["mo_nets_val_verdict"] = f"lower on {len(better)} of the {len(sets)} validation sets ({', '.join(better)})"
     out["mo_nets_best"] = "`multi_object_nets`" if len(better) == len(sets) else "`multi_object`"
+    # the layer nets, trained together: does either alone do worse than no nets at all?
+    alone_worse = [net for net, other in (("fg", "alpha"), ("alpha", "fg"))
+                   if all(m[f"multi_object_nets without {other}"]["mse"] > m["multi_object"]["mse"] for m in sets.values())]
+    out["mo_nets_pair"] = ("The two layer nets were trained together and work as a pair: with either one switched "
+                           "off, the MSE is higher on every set than with no nets at all" if len(alone_worse) == 2
+                           else "Each layer net helps on its own too" if not alone_worse
+                           else f"Of the two layer nets, the {'mask' if alone_worse[0] == 'alpha' else 'appearance'} "
+                                "net alone does worse on every set than no nets at all")
     one, two = bench["sets"]["one_digit"], bench["sets"]["two_digits"]
     if NETS in two:
         out.update({"mo_nets_two_mse": two[NETS]["mse"], "mo_nets_two_iou": two[NETS]["iou"],
