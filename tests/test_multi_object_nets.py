@@ -99,3 +99,30 @@ def test_the_layer_nets_are_called_a_pair_only_where_either_alone_does_worse_tha
     for models in nets["sets"].values():
         models["multi_object_nets without fg"]["mse"] = 0.95  # the mask net alone helps
     assert "appearance net alone does worse" in object_results.nets_phrases(nets, bench)["mo_nets_pair"]
+
+
+def test_a_layer_no_sequence_of_the_batch_has_is_not_refined_and_predicts_alike(monkeypatch) -> None:
+    seq = data.make_sequences(3, split="train", seed=0, size=64, max_speed=1.5)
+    x = torch.from_numpy(seq["frames"][:, :10])
+    model = _perturb(MultiObjectNets()).eval()
+    calls: list[int] = []
+    refine = model.refine_layer
+    monkeypatch.setattr(model, "refine_layer", lambda pm, a: calls.append(1) or refine(pm, a))
+    with torch.no_grad():
+        skipped = model(x, 10)
+    assert not model.layers.present[:, 1].any()
+    assert len(calls) == model.options.phase_templates  # the first layer's templates only
+    present = model.layers.present.clone()
+    # with the second layer marked present in one sequence, it is refined, and multiplied by 0 elsewhere
+    estimate = MultiObject.estimate
+
+    def one_more(self, x, first_alpha=None):
+        layers, templates = estimate(self, x, first_alpha)
+        layers.present = layers.present.clone()
+        layers.present[0, 1] = True
+        return layers, templates
+    monkeypatch.setattr(MultiObject, "estimate", one_more)
+    with torch.no_grad():
+        refined = model(x, 10)
+    assert len(calls) == 3 * model.options.phase_templates
+    assert torch.equal(skipped[1:], refined[1:]) and present[:, 0].all()

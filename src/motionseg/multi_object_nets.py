@@ -13,7 +13,7 @@ before the roll-out (the same DenseNet-like net of four 3x3 convolutions as
   ``1 - seen``), as ``learnable_plus``'s gated background net.
 
 The same two layer nets serve every layer and template. A layer with no moving object stays
-empty. The estimate itself (motions, masks, order, the gains of ``multi_object``) is held: it
+empty (one that no sequence of a batch has is not refined at all). The estimate itself (motions, masks, order, the gains of ``multi_object``) is held: it
 runs without gradient, and training moves the nets alone (2,361 parameters).
 """
 from __future__ import annotations
@@ -68,6 +68,9 @@ class MultiObjectNets(MultiObject):
         present = layers.present.to(x.dtype)[:, :, None, None]
         refined = []
         for k, layer_templates in enumerate(templates):
+            if not layers.present[:, k].any():  # empty in every sequence: stays empty, nothing to refine
+                refined.append(layer_templates)
+                continue
             refined.append([])
             for pm, a, lag in layer_templates:
                 pm, a = self.refine_layer(pm, a)
