@@ -82,9 +82,8 @@ def test_the_nets_model_is_called_best_only_where_it_is_lower_on_every_validatio
     assert phrases["mo_nets_best"] == best
     assert phrases["mo_nets_val_two"] == nets_two and phrases["mo_plain_val_two_held"] == 1.0
     table = object_results.nets_table(_nets_bench(nets_two))
-    assert list(table.columns) == ["MSE, 1 digit", "MSE, 1 digit (held-out photos)", "MSE, 2 digits",
-                                   "MSE, 2 digits (held-out photos)", "IoU, 2 digits"]
-    assert table.loc["multi_object_nets", "MSE, 2 digits"] == nets_two
+    assert list(table.columns) == ["1 digit", "1 digit, held-out", "2 digits", "2 digits, held-out", "IoU, 2 digits"]
+    assert table.loc["multi_object_nets", "2 digits"] == nets_two
     assert table.loc["multi_object_nets", "IoU, 2 digits"] == 0.85
 
 

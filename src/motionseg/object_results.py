@@ -32,9 +32,9 @@ def benchmark_table(bench: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def _cost_ratio(bench: dict[str, Any]) -> float:
+def _cost_ratio(bench: dict[str, Any], model: str = MODEL) -> float:
     sets = bench["sets"]
-    mine = sum(sets[s][MODEL]["seconds_per_sequence"] for s in sets)
+    mine = sum(sets[s][model]["seconds_per_sequence"] for s in sets)
     base = sum(sets[s][PLUS]["seconds_per_sequence"] for s in sets)
     return mine / base
 
@@ -75,6 +75,9 @@ def phrases(bench: dict[str, Any]) -> dict[str, Any]:
             "mo_two_recall": two[MODEL]["recall"], "mo_three_iou": three["multi_object K=3"]["iou"],
             "mo_two_front": two[MODEL]["front"], "mo_two_overlapping": two[MODEL]["overlapping_sequences"],
             "mo_cost_ratio": _cost_ratio(bench), "mo_cost_by_set": _cost_by_set(bench),
+            # the same computation under other gains: how much the timings vary between two rows
+            "mo_twin_cost_ratio": _cost_ratio(bench, PLUS_GAINS) if all(PLUS_GAINS in m for m in bench["sets"].values())
+            else float("nan"),
             "mo_iou_verdict": f"{'meets' if two[MODEL]['iou'] > IOU_TARGET else 'misses'} the second (above {IOU_TARGET})",
             "mo_training_effect": _training_effect(two),
             "mo_targets_verdict": _targets_sentence(targets(bench))}
@@ -140,16 +143,16 @@ def pruning_phrases(pruning: dict[str, Any], options: dict[str, Any]) -> dict[st
 
 
 def _set_label(key: str) -> str:
-    """"1 digit, held_out photos" -> "1 digit (held-out photos)"; "..., all photos" -> "1 digit"."""
+    """"1 digit, held_out photos" -> "1 digit, held-out"; "1 digit, all photos" -> "1 digit"."""
     digits, photos = key.split(", ")
-    return digits if photos == "all photos" else f"{digits} ({photos.replace('_', '-')})"
+    return digits if photos == "all photos" else f"{digits}, {photos.removesuffix(' photos').replace('_', '-')}"
 
 
 def nets_table(nets: dict[str, Any]) -> pd.DataFrame:
-    """``benchmarks/multi_object_nets.py`` as a table: a row per model, the validation MSE of each set,
-    and the per-object mask IoU on two digits with all training photos."""
+    """``benchmarks/multi_object_nets.py`` as a table: a row per model, the validation MSE of each set
+    (columns named by the set), and the per-object mask IoU on two digits with all training photos."""
     sets = nets["sets"]
-    frame = pd.DataFrame({f"MSE, {_set_label(key)}": {label: row["mse"] for label, row in models.items()}
+    frame = pd.DataFrame({_set_label(key): {label: row["mse"] for label, row in models.items()}
                           for key, models in sets.items()})
     two = next(key for key in sets if key.startswith("2 digits") and key.endswith("all photos"))
     frame["IoU, 2 digits"] = pd.Series({label: row["iou"] for label, row in sets[two].items()})
@@ -170,7 +173,7 @@ def nets_phrases(nets: dict[str, Any], bench: dict[str, Any]) -> dict[str, Any]:
             out[f"mo_nets_val_{tag}_without_{net}"] = models[f"multi_object_nets without {net}"]["mse"]
     better = [key for key, models in sets.items() if models["multi_object_nets"]["mse"] < models["multi_object"]["mse"]]
     if len(better) == len(sets):
-        out["mo_nets_val_verdict"] = "lower on every validation set, one digit and two, with either photos"
+        out["mo_nets_val_verdict"] = "lower on every validation set, one digit and two, with either set of photos"
     elif not better:
         out["mo_nets_val_verdict"] = "higher on every validation set: the nets do not help"
     else:
@@ -188,6 +191,5 @@ def nets_phrases(nets: dict[str, Any], bench: dict[str, Any]) -> dict[str, Any]:
     if NETS in two:
         out.update({"mo_nets_two_mse": two[NETS]["mse"], "mo_nets_two_iou": two[NETS]["iou"],
                     "mo_nets_one_mse": one[NETS]["mse"],
-                    "mo_nets_cost_ratio": sum(bench["sets"][s][NETS]["seconds_per_sequence"] for s in bench["sets"])
-                    / sum(bench["sets"][s][PLUS]["seconds_per_sequence"] for s in bench["sets"])})
+                    "mo_nets_cost_ratio": _cost_ratio(bench, NETS)})
     return out
