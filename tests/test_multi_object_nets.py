@@ -125,3 +125,15 @@ def test_a_layer_no_sequence_of_the_batch_has_is_not_refined_and_predicts_alike(
         refined = model(x, 10)
     assert len(calls) == 3 * model.options.phase_templates
     assert torch.equal(skipped[1:], refined[1:]) and present[:, 0].all()
+
+
+def test_the_training_phrases_say_how_much_the_best_still_fell_over_the_last_steps() -> None:
+    from types import SimpleNamespace
+
+    from motionseg import object_results
+    model = SimpleNamespace(history={"val_step": [0, 100, 200, 300, 400], "val_mse": [1.0, 0.8, 0.5, 0.6, 0.4]},
+                            nets=MultiObjectNets().nets, trained_steps=400, provenance={"wall_seconds": 120.0})
+    phrases = object_results.nets_training_phrases(model)
+    assert phrases["mo_nets_last_fall"] == pytest.approx(100 * (1 - 0.4 / 0.8))  # best up to step 100
+    assert phrases["mo_nets_start"] == 1.0 and phrases["mo_nets_best_val"] == 0.4 and phrases["mo_nets_minutes"] == 2.0
+    assert phrases["mo_nets_params"] == 2361

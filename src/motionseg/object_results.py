@@ -193,3 +193,15 @@ def nets_phrases(nets: dict[str, Any], bench: dict[str, Any]) -> dict[str, Any]:
                     "mo_nets_one_mse": one[NETS]["mse"],
                     "mo_nets_cost_ratio": _cost_ratio(bench, NETS)})
     return out
+
+
+def nets_training_phrases(model: Any, window: int = 300) -> dict[str, Any]:
+    """The training run of a committed ``multi_object_nets`` (glue keys ``mo_nets_...``): its nets'
+    parameters, steps, minutes, validation MSE at the start and at best, and by how much (%) the
+    best still fell over the run's last ``window`` steps."""
+    history = model.history
+    steps, mse = history["val_step"], history["val_mse"]
+    before = min(m for s, m in zip(steps, mse) if s <= steps[-1] - window)
+    return {"mo_nets_params": sum(p.numel() for p in model.nets.parameters()), "mo_nets_steps": model.trained_steps,
+            "mo_nets_minutes": model.provenance["wall_seconds"] / 60, "mo_nets_start": mse[0],
+            "mo_nets_best_val": min(mse), "mo_nets_last_fall": 100 * (1 - min(mse) / before)}
