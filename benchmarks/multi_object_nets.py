@@ -11,14 +11,15 @@ adds, the others kept). The choice between the two models is made on these numbe
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from motionseg import config, data, metrics, zoo
-from motionseg.evaluate import _objects_at
+from motionseg import config, zoo
+from motionseg.evaluate import compare_objects
 from motionseg.train import provenance, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,28 +28,11 @@ NETS = ("alpha", "fg", "bg")
 
 def models() -> dict[str, torch.nn.Module]:
     """The two committed models, and the nets model without each of its nets."""
-    out = {"multi_object": zoo.load("multi_object"), "multi_object_nets": zoo.load("multi_object_nets")}
+    nets = zoo.load("multi_object_nets")
+    out = {"multi_object": zoo.load("multi_object"), "multi_object_nets": nets}
     for name in NETS:
-        out[f"multi_object_nets without {name}"] = zoo.load("multi_object_nets").without(name)
+        out[f"multi_object_nets without {name}"] = copy.deepcopy(nets).without(name)
     return out
-
-
-def measure(built: dict[str, torch.nn.Module], n_digits: int, photo_set: str, n: int, batch_size: int = 50,
-            seed: int = 1000) -> dict[str, dict[str, float]]:
-    """Per model: MSE and per-object IoU of the moving objects on ``n`` validation sequences."""
-    ious: dict[str, list[float]] = {k: [] for k in built}
-    squared = dict.fromkeys(built, 0.0)
-    for batch in data.iter_batches(n, batch_size, "train", seed, n_digits=n_digits, photo_set=photo_set):
-        frames = torch.from_numpy(batch["frames"])
-        x, future = frames[:, :10], frames[:, 10:]
-        true_alpha, true_velocity = _objects_at(batch, x.shape[1] - 1)
-        moving = true_velocity.norm(dim=-1) > 0
-        for label, model in built.items():
-            with torch.no_grad():
-                pred = model(x, future.shape[1])
-            ious[label] += metrics.match_objects(model.layers.alpha, true_alpha)[0][moving].tolist()
-            squared[label] += float(((pred - future) ** 2).mean(dim=(1, 2, 3)).sum())
-    return {label: {"mse": squared[label] / n, "iou": sum(ious[label]) / max(len(ious[label]), 1)} for label in built}
 
 
 def main() -> None:
@@ -63,7 +47,8 @@ def main() -> None:
     for n_digits in (1, 2):
         for photo_set in ("all", "held_out"):
             key = f"{n_digits} digit{'s' if n_digits > 1 else ''}, {photo_set} photos"
-            result["sets"][key] = measure(built, n_digits, photo_set, args.n)
+            scores = compare_objects(built, args.n, n_digits, photo_set=photo_set)
+            result["sets"][key] = {label: {k: row[k] for k in ("mse", "iou")} for label, row in scores.items()}
             for label, row in result["sets"][key].items():
                 print(f"{key:28s} {label:36s} MSE {row['mse']:.6f} IoU {row['iou']:.3f}", flush=True)
     result["provenance"] = provenance(config.device(), time.perf_counter() - start)

@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from motionseg import config, data, metrics, zoo
-from motionseg.evaluate import _objects_at
+from motionseg import config, zoo
+from motionseg.evaluate import compare_objects
 from motionseg.stress import with_options
 from motionseg.train import provenance, write_json
 
@@ -37,24 +37,8 @@ def schedules(n: int = 200, batch_size: int = 50, seed: int = 1000, photo_set: s
     models = {f"early {e}, last {r}{', contested' if c else ''}":
               with_options(zoo.load("multi_object"), prune_early_rounds=e, prune_rounds=r, prune_contested=c)
               for e, r, c in SCHEDULES}
-    ious: dict[str, list[float]] = {k: [] for k in models}
-    squared: dict[str, float] = dict.fromkeys(models, 0.0)
-    seconds: dict[str, float] = dict.fromkeys(models, 0.0)
-    for batch in data.iter_batches(n, batch_size, "train", seed, n_digits=2, photo_set=photo_set):
-        frames = torch.from_numpy(batch["frames"])
-        x, future = frames[:, :10], frames[:, 10:]
-        true_alpha, true_velocity = _objects_at(batch, x.shape[1] - 1)
-        moving = true_velocity.norm(dim=-1) > 0
-        for label, model in models.items():
-            with torch.no_grad():
-                start = time.perf_counter()
-                pred = model(x, future.shape[1])
-                seconds[label] += time.perf_counter() - start
-            ious[label] += metrics.match_objects(model.layers.alpha, true_alpha)[0][moving].tolist()
-            squared[label] += float(((pred - future) ** 2).mean(dim=(1, 2, 3)).sum())
-    return {label: {"iou": sum(ious[label]) / len(ious[label]), "mse": squared[label] / n,
-                    "seconds_per_sequence": seconds[label] / n, "prune_early_rounds": e, "prune_rounds": r,
-                    "prune_contested": c}
+    scores = compare_objects(models, n, 2, "train", seed, batch_size, photo_set)
+    return {label: {**scores[label], "prune_early_rounds": e, "prune_rounds": r, "prune_contested": c}
             for (label, (e, r, c)) in zip(models, SCHEDULES)}
 
 

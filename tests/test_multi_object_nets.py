@@ -137,3 +137,29 @@ def test_the_training_phrases_say_how_much_the_best_still_fell_over_the_last_ste
     assert phrases["mo_nets_last_fall"] == pytest.approx(100 * (1 - 0.4 / 0.8))  # best up to step 100
     assert phrases["mo_nets_start"] == 1.0 and phrases["mo_nets_best_val"] == 0.4 and phrases["mo_nets_minutes"] == 2.0
     assert phrases["mo_nets_params"] == 2361
+
+
+class _Told(torch.nn.Module):
+    """A stand-in multi-object model that predicts the true future and keeps the given masks as its layers."""
+
+    def __init__(self, future: torch.Tensor, alpha: torch.Tensor) -> None:
+        super().__init__()
+        self.future, self.alpha = future, alpha
+
+    def forward(self, x: torch.Tensor, n_future: int) -> torch.Tensor:
+        from types import SimpleNamespace
+        self.layers = SimpleNamespace(alpha=self.alpha)
+        return self.future[:, :n_future]
+
+
+def test_compare_objects_scores_the_truth_perfectly_and_an_empty_mask_as_zero() -> None:
+    from motionseg.evaluate import _objects_at, compare_objects
+    batch = data.make_sequences(4, split="train", seed=1000, n_digits=2)
+    frames = torch.from_numpy(batch["frames"])
+    true_alpha, _ = _objects_at(batch, 9)
+    scores = compare_objects({"truth": _Told(frames[:, 10:], true_alpha),
+                              "empty": _Told(torch.zeros_like(frames[:, 10:]), torch.zeros_like(true_alpha))},
+                             n=4, n_digits=2, batch_size=4)
+    assert scores["truth"]["mse"] == 0 and scores["truth"]["iou"] == pytest.approx(1.0)
+    assert scores["empty"]["iou"] == 0
+    assert scores["empty"]["mse"] == pytest.approx(float((frames[:, 10:] ** 2).mean()), rel=1e-5)

@@ -239,6 +239,31 @@ def _objects_at(batch: dict[str, np.ndarray], t: int) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(batch["alpha"][:, None, t]), torch.from_numpy(batch["velocity"])[:, None]
 
 
+def compare_objects(models: dict[str, nn.Module], n: int, n_digits: int, split: str = "train", seed: int = 1000,
+                    batch_size: int = 50, photo_set: str = "all", n_seed: int = N_SEED,
+                    n_future: int = N_FUTURE) -> dict[str, dict[str, float]]:
+    """Several multi-object models on the same ``n`` sequences (default: validation, training split
+    seed 1000): per model the MSE of the predicted frames, the mean per-object mask IoU of the moving
+    objects at the last seed frame, and seconds per sequence of its forward passes."""
+    ious: dict[str, list[float]] = {k: [] for k in models}
+    squared = dict.fromkeys(models, 0.0)
+    seconds = dict.fromkeys(models, 0.0)
+    for batch in data.iter_batches(n, batch_size, split, seed, n_digits=n_digits, photo_set=photo_set):
+        frames = torch.from_numpy(batch["frames"])
+        x, future = frames[:, :n_seed], frames[:, n_seed:n_seed + n_future]
+        true_alpha, true_velocity = _objects_at(batch, n_seed - 1)
+        moving = true_velocity.norm(dim=-1) > 0
+        for label, model in models.items():
+            with torch.no_grad():
+                start = time.perf_counter()
+                pred = model(x, future.shape[1])
+                seconds[label] += time.perf_counter() - start
+            ious[label] += metrics.match_objects(model.layers.alpha, true_alpha)[0][moving].tolist()
+            squared[label] += float(((pred - future) ** 2).mean(dim=(1, 2, 3)).sum())
+    return {label: {"mse": squared[label] / n, "iou": sum(ious[label]) / max(len(ious[label]), 1),
+                    "seconds_per_sequence": seconds[label] / n} for label in models}
+
+
 def _layers_of(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
     """Masks (B x K x H x W) and velocities (B x K x 2) at the last seed frame, and the front-to-back
     order (B x K, None for one layer): from a multi-object model's ``layers`` of its last run, else
