@@ -77,6 +77,20 @@ def test_shift_preserves_the_mean() -> None:
 # --------------------------------------------------------------------------- phase ramp / motion field
 
 
+@pytest.mark.parametrize("sum_dim", [1, -1])
+def test_shift_spectrum_summed_is_the_sum_of_the_shifts(sum_dim: int) -> None:
+    # shifts are linear: moving images and summing them over a batch axis, as spectra, is the
+    # same as moving each and summing the images (the multi-object masks rely on it)
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 5, 16, 12, generator=g, dtype=torch.float64)
+    shift = torch.rand(2, 5, 2, generator=g, dtype=torch.float64) * 6 - 3
+    each = F.shift_spectrum(torch.fft.rfft2(x), shift, (16, 12))
+    summed = F.shift_spectrum(torch.fft.rfft2(x), shift, (16, 12), sum_dim=sum_dim)
+    assert summed.shape == (2, 16, 12)
+    assert torch.allclose(summed, each.sum(1), atol=1e-12)
+    assert not torch.allclose(summed, x.sum(1), atol=1e-3)  # they were moved
+
+
 def test_phase_ramp_unit_magnitude_and_zero_shift() -> None:
     ramp = F.phase_ramp(_t((1.3, -0.7)), 32, 48)
     assert ramp.shape == (32, 48) and ramp.is_complex()

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from motionseg import metrics, zoo
+from motionseg import fourier, metrics, zoo
 from motionseg.cycle import CycleModel
 from motionseg.zero_param_plus import PlusOptions, ZeroParamPlus, fourth_power, kalman_gain
 from scenes import copy_last_mse, digits, moving_square, mse
@@ -163,6 +163,25 @@ def test_phase_templates_predict_half_pixel_motion_by_whole_pixel_shifts() -> No
         errors[n] = float((pred - seq["frames"][:, s:]).abs().amax())
     assert errors[2] < 0.01  # measured 0.0035 (the worst pixel, where the background hardly varied)
     assert errors[1] > 0.1  # measured 0.27, at the square's edges
+
+
+def test_roll_templates_moves_only_the_chosen_template() -> None:
+    # the roll-out picks per future frame the template whose shift is nearest whole pixels (ties:
+    # the newer one) and moves only that one; the same as moving every template and picking after
+    g = torch.Generator().manual_seed(5)
+    templates = [(torch.rand(3, 16, 16, generator=g) * 0.5, torch.rand(3, 16, 16, generator=g), lag) for lag in range(3)]
+    velocity = torch.tensor([[0.5, -0.5], [0.25, 1.0], [1.0, 0.0]])
+    premult, alpha = ZeroParamPlus.roll_templates(templates, velocity, 6)
+    steps = torch.arange(1, 7, dtype=torch.float32)
+    for b in range(3):
+        for i in range(6):
+            offs = [float((((i + 1 + lag) * velocity[b]) - ((i + 1 + lag) * velocity[b]).round()).abs().sum())
+                    for _, _, lag in templates]
+            t = min(range(3), key=lambda j: (round(offs[j], 3), j))
+            pm, a, lag = templates[t]
+            shift = (steps[i] + lag) * velocity[b]
+            assert torch.allclose(premult[b, i], fourier.real_shift(pm[b], shift), atol=1e-5)
+            assert torch.allclose(alpha[b, i], fourier.real_shift(a[b], shift).clamp(0, 1), atol=1e-5)
 
 
 def test_fourth_power_is_pow_four_and_background_weights_average_the_shown_frames() -> None:

@@ -65,9 +65,14 @@ def real_shift(x: Tensor, shift: Tensor) -> Tensor:
     return shift_spectrum(torch.fft.rfft2(x), shift, x.shape[-2:])
 
 
-def shift_spectrum(spectrum: Tensor, shift: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+def shift_spectrum(spectrum: Tensor, shift: Tensor, size: tuple[int, int] | torch.Size,
+                   sum_dim: int | None = None) -> Tensor:
     """:func:`real_shift` of images given by their ``rfft2`` ``spectrum`` (... x H x W//2+1) and
-    ``size`` (H, W): callers that move the same images several ways transform them once."""
+    ``size`` (H, W): callers that move the same images several ways transform them once.
+
+    ``sum_dim``: the moved images summed over this dimension of the batch (counted without the
+    two image axes): the spectra are summed, so only the sum is transformed back.
+    """
     h, w = size
     fy = torch.fft.fftfreq(h, device=shift.device, dtype=shift.dtype).view(h, 1)
     fx = torch.fft.fftfreq(w, device=shift.device, dtype=shift.dtype)[: w // 2 + 1].view(1, w // 2 + 1)
@@ -76,7 +81,10 @@ def shift_spectrum(spectrum: Tensor, shift: Tensor, size: tuple[int, int] | torc
     if h % 2 == 0 and w % 2 == 0:  # the corner term pairs with itself as a whole: cos(pi (sy + sx))
         # written in place: a masked blend of two full spectra cost a quarter of the shift
         ramp[..., h // 2, w // 2] = torch.cos(math.pi * (sy + sx))[..., 0, 0].to(ramp.dtype)
-    return torch.fft.irfft2(spectrum * ramp, s=(h, w))
+    moved = spectrum * ramp
+    if sum_dim is not None:
+        moved = moved.sum(sum_dim - 2 if sum_dim < 0 else sum_dim)
+    return torch.fft.irfft2(moved, s=(h, w))
 
 
 def cross_power(earlier: Tensor, later: Tensor) -> Tensor:

@@ -146,20 +146,26 @@ class MultiObject(ZeroParamPlus):
         return places / lag, heights >= o.min_peak
 
     # -- 2. masks --------------------------------------------------------------------------------
-    def first_masks(self, x: Tensor, velocity: Tensor, present: Tensor) -> Tensor:
-        """Each layer's A at the last seed frame (B x K x H x W) from motion-compensated evidence."""
+    def first_masks(self, x: Tensor, velocity: Tensor, present: Tensor, x_spectrum: Tensor | None = None) -> Tensor:
+        """Each layer's A at the last seed frame (B x K x H x W) from motion-compensated evidence.
+
+        ``x_spectrum``: ``rfft2(x)``, where the caller has it already.
+        """
         b, s, h, w = x.shape
         k = velocity.shape[1]
         last, obs = x[:, :-1], x[:, 1:]  # B x (S-1) x H x W
+        x_spectrum = torch.fft.rfft2(x) if x_spectrum is None else x_spectrum
         # every layer's view of every pair: the earlier frame moved by the layer's velocity
-        moved = fourier.real_shift(last[:, None], velocity[:, :, None, :].expand(b, k, s - 1, 2))
+        moved = fourier.shift_spectrum(x_spectrum[:, None, :-1], velocity[:, :, None, :].expand(b, k, s - 1, 2), (h, w))
         evidence = (obs - last).abs()[:, None] - (obs[:, None] - moved).abs()  # B x K x (S-1) x H x W
-        # aligned to the last frame along each layer's velocity, and scaled like the plus model's
-        # evidence, which sums n_init pairs
+        # aligned to the last frame along each layer's velocity and summed over the pairs, and
+        # scaled like the plus model's evidence, which sums n_init pairs; a shift is linear, so
+        # the pairs are summed as spectra and transformed back once per layer
         lags = seed_lags(s - 1, x)  # of the s - 1 pairs
-        aligned = fourier.real_shift(evidence, lags[None, None, :, None] * velocity[:, :, None, :])
+        aligned = fourier.shift_spectrum(torch.fft.rfft2(evidence), lags[None, None, :, None] * velocity[:, :, None, :],
+                                         (h, w), sum_dim=2)
         scale = min(self.options.n_init, s - 1) / (s - 1)
-        blob = fourier.gaussian_blur(aligned.sum(2) * scale, self.options.sigma_init).clamp_min(0.0)
+        blob = fourier.gaussian_blur(aligned * scale, self.options.sigma_init).clamp_min(0.0)
         alpha = self.filter_alpha(self.gain("alpha_init", s - 1) * blob, s - 1)
         return alpha * present[:, :, None, None].to(alpha.dtype)
 
@@ -191,8 +197,9 @@ class MultiObject(ZeroParamPlus):
         o = self.options
         b, s, h, w = x.shape
         velocity, present = self.measure_motions(x)
+        x_spectrum = torch.fft.rfft2(x)  # every layer moves the same seed frames
         if first_alpha is None:
-            alpha = self.first_masks(x, velocity, present)
+            alpha = self.first_masks(x, velocity, present, x_spectrum)
         elif first_alpha.shape != (b, o.objects, h, w):
             raise ValueError(f"first_alpha must be B x K x H x W = {(b, o.objects, h, w)}, got {tuple(first_alpha.shape)}")
         else:
@@ -200,7 +207,6 @@ class MultiObject(ZeroParamPlus):
         premult = alpha * x[:, -1:, :, :]
         bg, seen = x[:, -1], torch.zeros_like(x[:, -1])
         templates: list[list[tuple[Tensor, Tensor, int]]] = []
-        x_spectrum = torch.fft.rfft2(x)  # every layer moves the same seed frames
         x_aligned: list[dict[int, Tensor]] = [{} for _ in range(o.objects)]  # ... the same way in every pass
         # a layer that no sequence of the batch has (no moving object found for it) stays empty: its
         # least squares and pruning, whose results would be multiplied by 0, are skipped

@@ -409,9 +409,12 @@ class ZeroParamPlus(CycleModel):
             ba = fourier.shift_spectrum(bg_spectrum, shift, size)  # the background as each aligned frame shows it
             if bg_aligned is not None:
                 bg_aligned[lag] = ba
-            back = -lag * velocity
-            prior_alpha = fourier.fourier_shift(alpha, back).clamp(0.0, 1.0)
-            prior_premult = fourier.fourier_shift(premult, back)
+            if lag == 0:  # the given layers are at the last seed frame already
+                prior_alpha, prior_premult = alpha.clamp(0.0, 1.0), premult
+            else:
+                back = -lag * velocity
+                prior_alpha = fourier.real_shift(alpha, back).clamp(0.0, 1.0)
+                prior_premult = fourier.real_shift(premult, back)
             lam = o.layer_prior
             # weighted sums over the frames of the residual y = xa - ba, its product with ba, ...
             if hidden_spectrum is None:
@@ -442,20 +445,29 @@ class ZeroParamPlus(CycleModel):
         pixels (per sequence; ties go to the newer template).
         """
         steps = torch.arange(1, n_future + 1, dtype=velocity.dtype, device=velocity.device)
-        best: tuple[Tensor, Tensor, Tensor] | None = None
-        for premult, alpha, lag in templates:
-            shift = (steps + lag)[None, :, None] * velocity[:, None, :]  # B x n_future x 2
-            off = (shift - shift.round()).abs().sum(-1)
-            moved = (fourier.real_shift(premult[:, None], shift),
-                     fourier.real_shift(alpha[:, None], shift).clamp(0.0, 1.0), off)
-            if best is None:
-                best = moved
+        # the choice depends on the velocity alone: choose first, then move each frame's template
+        # once (moving every template to every frame and discarding all but one cost twice as much)
+        choice: Tensor | None = None  # B x n_future: index of the template used
+        shift: Tensor | None = None  # B x n_future x 2: its shift
+        off: Tensor | None = None
+        for t, (_, _, lag) in enumerate(templates):
+            shift_t = (steps + lag)[None, :, None] * velocity[:, None, :]  # B x n_future x 2
+            off_t = (shift_t - shift_t.round()).abs().sum(-1)
+            if choice is None or shift is None or off is None:
+                choice, shift, off = torch.zeros_like(off_t, dtype=torch.long), shift_t, off_t
             else:
-                use = (moved[2] < best[2] - 1e-3)[:, :, None, None]
-                best = (torch.where(use, moved[0], best[0]), torch.where(use, moved[1], best[1]),
-                        torch.minimum(moved[2], best[2]))
-        assert best is not None
-        return best[0], best[1]
+                use = off_t < off - 1e-3
+                choice = torch.where(use, torch.full_like(choice, t), choice)
+                shift = torch.where(use[..., None], shift_t, shift)
+                off = torch.minimum(off_t, off)
+        if choice is None or shift is None:
+            raise ValueError("roll_templates needs at least one template")
+        size = templates[0][0].shape[-2:]
+        rows = torch.arange(velocity.shape[0], device=velocity.device)[:, None]
+        spectra = torch.fft.rfft2(torch.stack([torch.stack([pm, a], 1) for pm, a, _ in templates], 1))  # B x T x 2 x ...
+        picked = spectra[rows, choice]  # B x n_future x 2 x H x W//2+1
+        moved = fourier.shift_spectrum(picked, shift[:, :, None, :], size)
+        return moved[:, :, 0], moved[:, :, 1].clamp(0.0, 1.0)
 
     def fill_background(self, bg: Tensor, seen: Tensor) -> Tensor:
         """Fill background that was never seen by normalised convolution of what was."""
