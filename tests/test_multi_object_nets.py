@@ -127,15 +127,19 @@ def test_a_layer_no_sequence_of_the_batch_has_is_not_refined_and_predicts_alike(
     assert torch.equal(skipped[1:], refined[1:]) and present[:, 0].all()
 
 
-def test_the_training_phrases_say_how_much_the_best_still_fell_over_the_last_steps() -> None:
+@pytest.mark.parametrize("last, converged", [(0.4, False), (0.5 * 0.995, True)])
+def test_the_training_phrases_judge_convergence_by_the_last_quarter(last: float, converged: bool) -> None:
     from types import SimpleNamespace
 
     from motionseg import object_results
-    model = SimpleNamespace(history={"val_step": [0, 100, 200, 300, 400], "val_mse": [1.0, 0.8, 0.5, 0.6, 0.4]},
+    # best at 3/4 of the steps (step 300): 0.5
+    model = SimpleNamespace(history={"val_step": [0, 100, 200, 300, 400], "val_mse": [1.0, 0.8, 0.5, 0.6, last]},
                             nets=MultiObjectNets().nets, trained_steps=400, provenance={"wall_seconds": 120.0})
     phrases = object_results.nets_training_phrases(model)
-    assert phrases["mo_nets_last_fall"] == pytest.approx(100 * (1 - 0.4 / 0.8))  # best up to step 100
-    assert phrases["mo_nets_start"] == 1.0 and phrases["mo_nets_best_val"] == 0.4 and phrases["mo_nets_minutes"] == 2.0
+    assert phrases["mo_nets_quarter_fall"] == pytest.approx(100 * (1 - last / 0.5))
+    assert ("has converged" in phrases["mo_nets_convergence"]) == converged
+    assert ("--resume" in phrases["mo_nets_convergence"]) != converged
+    assert phrases["mo_nets_start"] == 1.0 and phrases["mo_nets_best_val"] == last and phrases["mo_nets_minutes"] == 2.0
     assert phrases["mo_nets_params"] == 2361
 
 
