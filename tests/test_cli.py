@@ -71,6 +71,20 @@ def test_evaluate_writes_metrics_to_runs_by_default(in_tmp: Path) -> None:
         assert (in_tmp / "runs" / name / "metrics_quick.json").is_file()
 
 
+def test_evaluate_leaves_the_reference_files_alone_when_their_numbers_are_the_same(in_tmp: Path, capsys) -> None:
+    # evaluating another model recomputes copy_last and the oracle; the same numbers are not
+    # written again (their provenance stays), other numbers (another n) are
+    floor = in_tmp / "runs" / "copy_last" / "metrics_quick.json"
+    assert main(["evaluate", "zero_param", "--n", "2"]) == 0
+    before = floor.read_bytes()
+    assert main(["evaluate", "zero_param_plus", "--n", "2", "--force"]) == 0
+    assert floor.read_bytes() == before
+    assert "copy_last       unchanged" in capsys.readouterr().out
+    assert (in_tmp / "runs" / "zero_param_plus" / "metrics_quick.json").is_file()
+    assert main(["evaluate", "zero_param_plus", "--n", "3", "--force"]) == 0
+    assert json.loads(floor.read_text())["n"] == 3
+
+
 def test_evaluate_refuses_to_replace_committed_metrics(in_tmp: Path, capsys) -> None:
     committed = zoo.RESULTS / "zero_param" / "metrics_full.json"
     before = committed.read_bytes()
