@@ -70,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=5, help="turns per model on the timed batch")
+    parser.add_argument("--repeats", type=int, default=9, help="turns per model on the timed batch")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "multi_object.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
