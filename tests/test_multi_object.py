@@ -105,6 +105,24 @@ def test_the_order_that_composes_the_seed_frames_is_chosen(front: str, flip: boo
     assert order[0].tolist() == [expected, 1 - expected]
 
 
+def test_the_order_of_one_layer_and_empty_ones_is_the_first_without_comparing(monkeypatch) -> None:
+    # an empty layer composes nothing: every order gives the same frames and the tie keeps the
+    # first, so nothing is composed to compare; with two layers the orders are compared
+    x, premult, alpha, velocity, bg = _crossing("dark", layers=True)
+    calls = []
+    compose = MultiObject.compose_layers
+    monkeypatch.setattr(MultiObject, "compose_layers", staticmethod(lambda *a: calls.append(1) or compose(*a)))
+    model = MultiObject()
+    assert model.choose_order(x[:, :10], premult[None], alpha[None], velocity[None], bg[None])[0].tolist() == [1, 0]
+    assert len(calls) == 2
+    for empty in (0, 1):
+        keep = torch.ones(2, 1, 1)
+        keep[empty] = 0
+        calls.clear()
+        order = model.choose_order(x[:, :10], (premult * keep)[None], (alpha * keep)[None], velocity[None], bg[None])
+        assert order[0].tolist() == [0, 1] and not calls
+
+
 @pytest.mark.parametrize("front", ["bright", "dark"])
 def test_the_layer_in_front_is_estimated(front: str) -> None:
     x = _crossing(front)

@@ -73,6 +73,13 @@ def shift_spectrum(spectrum: Tensor, shift: Tensor, size: tuple[int, int] | torc
     ``sum_dim``: the moved images summed over this dimension of the batch (counted without the
     two image axes): the spectra are summed, so only the sum is transformed back.
     """
+    return apply_ramp(spectrum, half_ramp(shift, size), size, sum_dim)
+
+
+def half_ramp(shift: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+    """The factors (... x H x W//2+1, complex) by which :func:`shift_spectrum` multiplies a half
+    spectrum to move its image by ``shift`` (... x 2): callers that move several images the same
+    way make them once and pass them to :func:`apply_ramp`."""
     h, w = size
     fy = torch.fft.fftfreq(h, device=shift.device, dtype=shift.dtype).view(h, 1)
     fx = torch.fft.fftfreq(w, device=shift.device, dtype=shift.dtype)[: w // 2 + 1].view(1, w // 2 + 1)
@@ -81,10 +88,16 @@ def shift_spectrum(spectrum: Tensor, shift: Tensor, size: tuple[int, int] | torc
     if h % 2 == 0 and w % 2 == 0:  # the corner term pairs with itself as a whole: cos(pi (sy + sx))
         # written in place: a masked blend of two full spectra cost a quarter of the shift
         ramp[..., h // 2, w // 2] = torch.cos(math.pi * (sy + sx))[..., 0, 0].to(ramp.dtype)
+    return ramp
+
+
+def apply_ramp(spectrum: Tensor, ramp: Tensor, size: tuple[int, int] | torch.Size, sum_dim: int | None = None) -> Tensor:
+    """The images of half ``spectrum`` moved by :func:`half_ramp`'s ``ramp`` (``sum_dim`` as in
+    :func:`shift_spectrum`)."""
     moved = spectrum * ramp
     if sum_dim is not None:
         moved = moved.sum(sum_dim - 2 if sum_dim < 0 else sum_dim)
-    return torch.fft.irfft2(moved, s=(h, w))
+    return torch.fft.irfft2(moved, s=tuple(size))
 
 
 def cross_power(earlier: Tensor, later: Tensor) -> Tensor:

@@ -373,15 +373,20 @@ class MultiObject(ZeroParamPlus):
         the ``s`` seed frames: premultiplied FG and A, B x K x S x H x W."""
         lags = seed_lags(s, alpha)
         back = -lags[None, None, :, None] * velocity[:, :, None, :]
-        return fourier.real_shift(premult[:, :, None], back), MultiObject.coverage(alpha, velocity, s)
+        # both moved alike (the alpha as :meth:`coverage` moves it)
+        ramp, size = fourier.half_ramp(back, alpha.shape[-2:]), alpha.shape[-2:]
+        return (fourier.apply_ramp(torch.fft.rfft2(premult[:, :, None]), ramp, size),
+                fourier.apply_ramp(torch.fft.rfft2(alpha[:, :, None]), ramp, size).clamp(0.0, 1.0))
 
     def choose_order(self, x: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor, bg: Tensor) -> Tensor:
         """Per sequence, the front-to-back order of the layers that best composes the seed frames."""
         b, s = x.shape[:2]
         k = premult.shape[1]
         orders = torch.tensor(list(itertools.permutations(range(k))), device=x.device)  # P x K
-        if len(orders) == 1:
-            return orders.expand(b, k).clone()
+        # with at most one layer that is not empty (all zeros) every order composes the same
+        # frames, and the tie keeps the first: nothing to compare
+        if len(orders) == 1 or int((alpha.flatten(2).amax(2) > 0).sum(1).max()) <= 1:
+            return orders[0].expand(b, k).clone()
         past_premult, past_alpha = self.past_layers(premult, alpha, velocity, s)
         errors = torch.stack([
             ((self.compose_layers(past_premult, past_alpha, bg[:, None], order.expand(b, k)) - x) ** 2

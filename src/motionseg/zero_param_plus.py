@@ -400,13 +400,14 @@ class ZeroParamPlus(CycleModel):
             shift = (target - torch.arange(s, dtype=x.dtype, device=x.device))[None, :, None] * velocity[:, None, :]
             off = (shift - shift.round()).abs()  # distance of each shift from whole pixels, per axis
             w = (1 - 2 * off).clamp_min(0.0).prod(-1) ** 4  # B x S
+            ramp = fourier.half_ramp(shift, size)  # frames, background and cover move alike
             if x_aligned is not None and lag in x_aligned:
                 xa = x_aligned[lag]
             else:
-                xa = fourier.shift_spectrum(x_spectrum, shift, size)  # the seed frames, aligned
+                xa = fourier.apply_ramp(x_spectrum, ramp, size)  # the seed frames, aligned
                 if x_aligned is not None:
                     x_aligned[lag] = xa
-            ba = fourier.shift_spectrum(bg_spectrum, shift, size)  # the background as each aligned frame shows it
+            ba = fourier.apply_ramp(bg_spectrum, ramp, size)  # the background as each aligned frame shows it
             if bg_aligned is not None:
                 bg_aligned[lag] = ba
             if lag == 0:  # the given layers are at the last seed frame already
@@ -422,9 +423,10 @@ class ZeroParamPlus(CycleModel):
                 sx, sbx = torch.einsum("bs,bshw->bhw", w, xa), torch.einsum("bs,bshw->bhw", w, ba * xa)
                 sw = w.sum(1)[:, None, None] + lam
             else:
-                hidden_here = fourier.shift_spectrum(hidden_spectrum, shift, size).clamp(0.0, 1.0)
+                hidden_here = fourier.apply_ramp(hidden_spectrum, ramp, size).clamp(0.0, 1.0)
                 wp = w[:, :, None, None] * fourth_power(1 - hidden_here)
-                sb, sbb, sx, sbx = (wp * ba).sum(1), (wp * ba * ba).sum(1), (wp * xa).sum(1), (wp * ba * xa).sum(1)
+                wpba = wp * ba
+                sb, sbb, sx, sbx = wpba.sum(1), (wpba * ba).sum(1), (wp * xa).sum(1), (wpba * xa).sum(1)
                 sw = wp.sum(1) + lam
             ry = sx - sb + lam * prior_premult
             rby = sbb - sbx + lam * prior_alpha
