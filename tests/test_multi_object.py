@@ -121,6 +121,10 @@ def test_the_order_of_one_layer_and_empty_ones_is_the_first_without_comparing(mo
         calls.clear()
         order = model.choose_order(x[:, :10], (premult * keep)[None], (alpha * keep)[None], velocity[None], bg[None])
         assert order[0].tolist() == [0, 1] and not calls
+    # a layer with a premultiplied FG but no A is not empty: compared
+    calls.clear()
+    model.choose_order(x[:, :10], premult[None], (alpha * torch.tensor([1.0, 0.0])[:, None, None])[None], velocity[None], bg[None])
+    assert len(calls) == 2
 
 
 @pytest.mark.parametrize("front", ["bright", "dark"])

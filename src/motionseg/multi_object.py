@@ -383,9 +383,10 @@ class MultiObject(ZeroParamPlus):
         b, s = x.shape[:2]
         k = premult.shape[1]
         orders = torch.tensor(list(itertools.permutations(range(k))), device=x.device)  # P x K
-        # with at most one layer that is not empty (all zeros) every order composes the same
-        # frames, and the tie keeps the first: nothing to compare
-        if len(orders) == 1 or int((alpha.flatten(2).amax(2) > 0).sum(1).max()) <= 1:
+        # with at most one layer that is not empty (A and premultiplied FG all zeros) every order
+        # composes the same frames, and the tie keeps the first: nothing to compare
+        held = (alpha.flatten(2).abs().amax(2) > 0) | (premult.flatten(2).abs().amax(2) > 0)  # B x K
+        if len(orders) == 1 or int(held.sum(1).max()) <= 1:
             return orders[0].expand(b, k).clone()
         past_premult, past_alpha = self.past_layers(premult, alpha, velocity, s)
         errors = torch.stack([
