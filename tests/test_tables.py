@@ -46,7 +46,10 @@ def test_tables_with_the_same_rows_and_columns_get_their_own_ids_and_bold() -> N
 def test_the_checker_finds_a_shared_id_and_the_bold_it_leaks() -> None:
     """What chapter 08 showed: one id for two tables, so the first bolds the second's best too."""
     a, b = per_set(1), per_set(2)
-    html = page(results.style(a, uuid="same"), results.style(b, uuid="same"))
+    styled = [results.style(a, uuid="same"), results.style(b, uuid="same")]
+    for styler in styled:  # the book's tables give ids to styled cells only; pandas' default, to all
+        styler.cell_ids = True
+    html = page(*styled)
     assert tablecheck.shared_ids(html) == ["T_same"]
     problems = tablecheck.bold_problems(html)
     assert problems and all("T_same" in p for p in problems)
@@ -155,4 +158,13 @@ def test_row_names_head_the_rows_in_place_of_the_index() -> None:
     assert [th.get_text(strip=True) for th in soup.select("thead th.col_heading")] == ["L1", "MSE"]
     assert tablecheck.bold_problems(soup) == []
     oracle = soup.select_one(f"td.row{MODELS.index('oracle')}.col1")
-    assert oracle["id"] not in tablecheck.bold_ids(soup) and "rank-min" not in oracle["class"]
+    assert oracle.get("id") not in tablecheck.bold_ids(soup) and "rank-min" not in oracle["class"]
+
+
+def test_number_columns_are_right_aligned_by_one_rule_each_and_plain_cells_carry_no_id() -> None:
+    frame = pd.DataFrame({"MSE": [0.1, 0.2], "note": ["a", "b"], "IoU": [0.5, 0.9]}, index=["x", "y"])
+    html = tables.style_table(frame, "t", best={"MSE": True}).to_html()
+    assert "#T_t td.col0 {\n  text-align: right;" in html and "#T_t td.col2 {\n  text-align: right;" in html
+    assert "td.col1 {" not in html  # the text column keeps the theme's alignment
+    soup = tablecheck._soup(html)
+    assert [td.get("id") for td in soup.select("tbody td")] == ["T_t_row0_col0", None, None, None, None, None]

@@ -57,21 +57,23 @@ def style_table(frame: pd.DataFrame, uuid: str | None = None, caption: str = "",
     class ``rank-min`` or ``rank-max``. ``uuid`` names the HTML id; by default it is derived from
     the rendered table (pandas would draw a random one, and the notebook tests compare the HTML).
     """
-    styler = BookStyler(frame)
+    # no id on every cell: only cells with a style of their own (the best values) get one, and the
+    # number columns are right-aligned by one rule per column (a rule per cell made most of the
+    # notebooks' table HTML)
+    styler = BookStyler(frame, cell_ids=False)
     if formats is not None:
         styler = styler.format(formats, na_rep=na_rep)
     elif na_rep is not None:
         styler = styler.format(na_rep=na_rep)
     if uuid is not None:
         styler = styler.set_uuid(uuid)
-    numbers = list(frame.select_dtypes("number").columns)
+    numbers = [i for i, dtype in enumerate(frame.dtypes) if pd.api.types.is_numeric_dtype(dtype)]
     # compact (a smaller font, less padding): a table of seven number columns fits the page column
     styler = (styler.set_caption(caption)
               .set_table_styles([{"selector": "", "props": [("font-size", "0.9em")]},
                                  {"selector": "th, td", "props": [("padding", "0.1em 0.5em")]},
-                                 {"selector": "caption", "props": [("caption-side", "top")]}]))
-    if numbers:
-        styler = styler.set_properties(subset=numbers, **{"text-align": "right"})
+                                 {"selector": "caption", "props": [("caption-side", "top")]},
+                                 *({"selector": f"td.col{i}", "props": [("text-align", "right")]} for i in numbers)]))
     if best:
         styler = _mark_best(styler, frame, best, best_among)
     return styler if index else styler.hide(axis="index")
