@@ -34,14 +34,35 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from motionseg import data, figures, zoo  # noqa: E402
 
+
+def _load_emulation():  # type: ignore[no-untyped-def]
+    """tests/cpu_emulation/sitecustomize.py under another name: its ``perturb``, nothing done at load."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("cpu_emulation", Path(__file__).resolve().parent / "cpu_emulation"
+                                                  / "sitecustomize.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EMULATION = _load_emulation()
+
 REFERENCE = Path(__file__).resolve().parent / "reference"
 SIZE = 64  # tiny input: the smallest size the generator makes
 N_SEED = 10
 STEPS = [1, 2, 3, 5, 9, 10, 12, 15, 19]  # state columns: initialisation, seed, prediction
 BLOCKS = 4  # images are block-averaged to BLOCKS x BLOCKS
-# Differences between machines (FFT and convolution kernels) stay far below this; the smallest
-# deliberate change tried (one frame off, one row swapped) moves some value by more than 0.02.
+# Differences between machines (FFT and convolution kernels) stay far below this for almost every
+# panel; the smallest deliberate change tried (one frame off, one row swapped) moves some value by
+# more than 0.02.
 ATOL = 2e-3
+# Some panels are not reproducible to ATOL: the phase of T in the learnable extension's predicted
+# frames amplifies the last bits of the FFTs (an AVX-512 machine moved its fingerprint by 0.06). Per
+# panel, the test measures how far its numbers move when every FFT and convolution rounds
+# differently (two patterns of a few float32 roundings, as tests/cpu_emulation does) and allows
+# SPREAD times that on top of ATOL: stable panels keep ATOL, a chaotic one is held to its own noise.
+SPREAD = 3
 CYCLIC = {"twilight", "twilight_shifted", "hsv"}  # colour maps of phases: compared as unit phasors
 
 
@@ -158,6 +179,24 @@ def update(names: list[str] | None = None) -> None:
         print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
+def rounding_spread(name: str, seeds: tuple[int, ...] = (1, 2)) -> dict[str, np.ndarray]:
+    """Per panel (first axis) and numeric field, the largest change of the fingerprint when every FFT
+    and convolution rounds differently (``seeds``: the perturbation patterns), broadcastable."""
+    base = figure_data(name)
+    numeric = [k for k, v in base.items() if v.dtype.kind not in "US"]
+    spread = {k: np.zeros(base[k].shape[:1]) for k in numeric}
+    for seed in seeds:
+        undo = EMULATION.perturb(seed=seed)
+        try:
+            other = figure_data(name)
+        finally:
+            undo()
+        for k in numeric:
+            diff = np.nan_to_num(np.abs(other[k] - base[k]).reshape(len(base[k]), -1), nan=0.0)
+            spread[k] = np.maximum(spread[k], diff.max(1) if diff.size else 0.0)
+    return {k: v.reshape(v.shape + (1,) * (base[k].ndim - 1)) for k, v in spread.items()}
+
+
 # -- the tests ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", list(FIGURES))
@@ -168,14 +207,35 @@ def test_figure_data_matches_reference(name: str) -> None:
     got = figure_data(name)
     assert sorted(got) == sorted(ref.files), f"{name}: fields {sorted(got)} != reference {sorted(ref.files)}"
     hint = f"{name} changed; if on purpose, run `python tests/test_figures_data.py --update {name}`"
+    spread: dict[str, np.ndarray] | None = None
     for key, value in got.items():
         expected = ref[key]
         assert value.shape == expected.shape, f"{hint}: {key} has shape {value.shape}, reference {expected.shape}"
         if value.dtype.kind in "US":
             mismatch = [f"{a!r} != {b!r}" for a, b in zip(value.ravel(), expected.ravel()) if a != b]
             assert not mismatch, f"{hint}: {key} differ: {mismatch[:5]}"
-        else:
-            np.testing.assert_allclose(value, expected, atol=ATOL, rtol=0, equal_nan=True, err_msg=f"{hint}: {key}")
+            continue
+        off = ~(np.isclose(value, expected, atol=ATOL, rtol=0, equal_nan=True))
+        if off.any():  # beyond ATOL: within what rounding alone moves that panel?
+            spread = rounding_spread(name) if spread is None else spread
+            tol = ATOL + SPREAD * np.broadcast_to(spread[key], value.shape)
+            off = ~(np.isclose(value, expected, atol=0, rtol=0, equal_nan=True) | (np.abs(value - expected) <= tol))
+            panels = sorted({int(i) for i in np.argwhere(off)[:, 0]})
+            assert not off.any(), (f"{hint}: {key} of panels {panels[:8]} differ by up to "
+                                   f"{np.nanmax(np.abs(value - expected)[off]):.4f}, beyond {ATOL} + {SPREAD} x "
+                                   f"what rounding alone moves them (at most {float(spread[key].max()):.4f})")
+
+
+def test_the_rounding_allowance_is_no_blanket() -> None:
+    # rounding moves nothing that is not computed (the diagram, the true frames, shapes and colour
+    # limits), little in the model without the phase filter (Fig. 2c), and the phase of T in Fig.
+    # 2b's predicted frames by more than ATOL: only such panels get a wider tolerance
+    assert all(float(v.max()) == 0 for v in rounding_spread("fig1_cycle").values())
+    stable = rounding_spread("fig2c_states")
+    assert max(float(v.max()) for v in stable.values()) < ATOL / 4
+    chaotic = rounding_spread("fig2b_states")
+    assert float(chaotic["blocks"][:9].max()) == 0 and float(chaotic["clims"].max()) == 0  # the frames' row
+    assert float(chaotic["blocks"][-1].max()) > ATOL
 
 
 def test_references_are_small() -> None:

@@ -15,21 +15,27 @@ from __future__ import annotations
 
 import os
 
-if os.environ.get("MOTIONSEG_EMULATE_CPU") == "1":
+KERNELS = ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2")
+EPS = 4 * 2.0 ** -24  # a few float32 roundings
+
+
+def perturb(eps: float = EPS, seed: int = 12345):  # type: ignore[no-untyped-def]
+    """Multiply the float32 results of ``torch.fft``'s transforms and of ``conv2d`` by ``1 + eps * r``
+    (``r``: a fixed pseudo-random pattern in [-1, 1] per shape, drawn from ``seed``); returns a
+    function that undoes it (the figure tests measure with it what rounding alone moves)."""
     import functools
 
     import torch
 
-    _EPS = float(os.environ.get("MOTIONSEG_EMULATE_EPS", str(4 * 2.0 ** -24)))
-    _PATTERNS: dict[tuple, torch.Tensor] = {}
+    patterns: dict[tuple, torch.Tensor] = {}
 
     def _pattern(shape: torch.Size, device: torch.device) -> torch.Tensor:
         key = (tuple(shape), str(device))
-        if key not in _PATTERNS:
-            gen = torch.Generator().manual_seed(len(_PATTERNS) + 12345)
+        if key not in patterns:
+            gen = torch.Generator().manual_seed(len(patterns) + seed)
             r = torch.rand(tuple(shape), generator=gen, dtype=torch.float64) * 2 - 1
-            _PATTERNS[key] = (1 + _EPS * r).to(device=device, dtype=torch.float32)
-        return _PATTERNS[key]
+            patterns[key] = (1 + eps * r).to(device=device, dtype=torch.float32)
+        return patterns[key]
 
     def _perturbed(fn):  # type: ignore[no-untyped-def]
         @functools.wraps(fn)
@@ -40,6 +46,20 @@ if os.environ.get("MOTIONSEG_EMULATE_CPU") == "1":
             return out
         return wrapper
 
-    for _name in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2"):
-        setattr(torch.fft, _name, _perturbed(getattr(torch.fft, _name)))
-    torch.nn.functional.conv2d = _perturbed(torch.nn.functional.conv2d)
+    originals = {name: getattr(torch.fft, name) for name in KERNELS}
+    conv2d = torch.nn.functional.conv2d
+    for name, fn in originals.items():
+        setattr(torch.fft, name, _perturbed(fn))
+    torch.nn.functional.conv2d = _perturbed(conv2d)
+
+    def undo() -> None:
+        for name, fn in originals.items():
+            setattr(torch.fft, name, fn)
+        torch.nn.functional.conv2d = conv2d
+    return undo
+
+
+# as the interpreter's sitecustomize (this folder on PYTHONPATH) with the switch on: the whole
+# process runs on the emulated CPU; loaded under another name (the figure tests), nothing happens
+if __name__ == "sitecustomize" and os.environ.get("MOTIONSEG_EMULATE_CPU") == "1":
+    perturb(float(os.environ.get("MOTIONSEG_EMULATE_EPS", str(EPS))))
