@@ -171,13 +171,21 @@ class MultiObject(ZeroParamPlus):
 
     # -- 3. background and layers ------------------------------------------------------------------
     @staticmethod
-    def coverage(alpha: Tensor, velocity: Tensor, s: int) -> Tensor:
+    def coverage(alpha: Tensor, velocity: Tensor, s: int, ramp: Tensor | None = None) -> Tensor:
         """How much each layer covers each pixel of each seed frame: B x K x S x H x W.
 
-        The last frame's masks moved back along their velocities.
+        The last frame's masks moved back along their velocities (``ramp``: :meth:`back_ramp`'s,
+        where the caller has it already).
         """
-        lags = seed_lags(s, alpha)
-        return fourier.real_shift(alpha[:, :, None], -lags[None, None, :, None] * velocity[:, :, None, :]).clamp(0.0, 1.0)
+        ramp = MultiObject.back_ramp(alpha, velocity, s) if ramp is None else ramp
+        return fourier.apply_ramp(torch.fft.rfft2(alpha[:, :, None]), ramp, alpha.shape[-2:]).clamp(0.0, 1.0)
+
+    @staticmethod
+    def back_ramp(like: Tensor, velocity: Tensor, s: int) -> Tensor:
+        """The shift ramps (B x K x S x H x W//2+1) that move a layer at the last seed frame back
+        along its velocity to each of the ``s`` seed frames."""
+        lags = seed_lags(s, like)
+        return fourier.half_ramp(-lags[None, None, :, None] * velocity[:, :, None, :], like.shape[-2:])
 
     def background(self, x: Tensor, cover: Tensor, bg: Tensor, seen: Tensor) -> tuple[Tensor, Tensor]:
         """BG from every seed frame where no layer covers it (as :meth:`smooth_background`, for K layers)."""
@@ -371,12 +379,9 @@ class MultiObject(ZeroParamPlus):
     def past_layers(premult: Tensor, alpha: Tensor, velocity: Tensor, s: int) -> tuple[Tensor, Tensor]:
         """The last seed frame's layers (B x K x H x W) moved back along their velocities to each of
         the ``s`` seed frames: premultiplied FG and A, B x K x S x H x W."""
-        lags = seed_lags(s, alpha)
-        back = -lags[None, None, :, None] * velocity[:, :, None, :]
-        # both moved alike (the alpha as :meth:`coverage` moves it)
-        ramp, size = fourier.half_ramp(back, alpha.shape[-2:]), alpha.shape[-2:]
-        return (fourier.apply_ramp(torch.fft.rfft2(premult[:, :, None]), ramp, size),
-                fourier.apply_ramp(torch.fft.rfft2(alpha[:, :, None]), ramp, size).clamp(0.0, 1.0))
+        ramp = MultiObject.back_ramp(alpha, velocity, s)  # both move alike
+        return (fourier.apply_ramp(torch.fft.rfft2(premult[:, :, None]), ramp, alpha.shape[-2:]),
+                MultiObject.coverage(alpha, velocity, s, ramp))
 
     def choose_order(self, x: Tensor, premult: Tensor, alpha: Tensor, velocity: Tensor, bg: Tensor) -> Tensor:
         """Per sequence, the front-to-back order of the layers that best composes the seed frames."""
