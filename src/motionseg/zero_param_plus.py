@@ -447,23 +447,24 @@ class ZeroParamPlus(CycleModel):
         pixels (per sequence; ties go to the newer template).
         """
         steps = torch.arange(1, n_future + 1, dtype=velocity.dtype, device=velocity.device)
+        if not templates:
+            raise ValueError("roll_templates needs at least one template")
+
+        def place(lag: int) -> tuple[Tensor, Tensor]:
+            """Shifts (B x n_future x 2) from a template ``lag`` frames back, and their distance from whole pixels."""
+            shift = (steps + lag)[None, :, None] * velocity[:, None, :]
+            return shift, (shift - shift.round()).abs().sum(-1)
+
         # the choice depends on the velocity alone: choose first, then move each frame's template
         # once (moving every template to every frame and discarding all but one cost twice as much)
-        choice: Tensor | None = None  # B x n_future: index of the template used
-        shift: Tensor | None = None  # B x n_future x 2: its shift
-        off: Tensor | None = None
-        for t, (_, _, lag) in enumerate(templates):
-            shift_t = (steps + lag)[None, :, None] * velocity[:, None, :]  # B x n_future x 2
-            off_t = (shift_t - shift_t.round()).abs().sum(-1)
-            if choice is None or shift is None or off is None:
-                choice, shift, off = torch.zeros_like(off_t, dtype=torch.long), shift_t, off_t
-            else:
-                use = off_t < off - 1e-3
-                choice = torch.where(use, torch.full_like(choice, t), choice)
-                shift = torch.where(use[..., None], shift_t, shift)
-                off = torch.minimum(off_t, off)
-        if choice is None or shift is None:
-            raise ValueError("roll_templates needs at least one template")
+        shift, off = place(templates[0][2])
+        choice = torch.zeros_like(off, dtype=torch.long)  # B x n_future: index of the template used
+        for t, (_, _, lag) in enumerate(templates[1:], start=1):
+            shift_t, off_t = place(lag)
+            use = off_t < off - 1e-3
+            choice = torch.where(use, torch.full_like(choice, t), choice)
+            shift = torch.where(use[..., None], shift_t, shift)
+            off = torch.minimum(off_t, off)
         size = templates[0][0].shape[-2:]
         rows = torch.arange(velocity.shape[0], device=velocity.device)[:, None]
         spectra = torch.fft.rfft2(torch.stack([torch.stack([pm, a], 1) for pm, a, _ in templates], 1))  # B x T x 2 x ...
