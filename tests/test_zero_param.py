@@ -155,3 +155,57 @@ def test_the_dog_trains_only_from_widths_apart(starts, trains) -> None:
     assert bool((grad.abs() > 0).any()) == trains
     with pytest.raises(ValueError, match="option dog_centre_start must be a finite number, got nan"):
         Options(dog_centre_start=float("nan"))
+
+
+def _with_init_rows(model: ZeroParamModel) -> ZeroParamModel:
+    with torch.no_grad():  # distinct gains per state and frame, so a swapped row or column shows
+        model.gains["learnableGainsInit"][3, 0] = 4.0
+        model.gains["learnableGainsInit"][:3] = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.3, -2.0]])
+    return model
+
+
+def test_init_block_readings_use_rows_fg_bg_a_of_each_frame() -> None:
+    x = _sequences(1)[:, :3]
+    g = torch.sigmoid(torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.3, -2.0]]))
+    with torch.no_grad():
+        plain = _with_init_rows(_model()).estimate(x, 1)
+        scaled = _with_init_rows(_model(init_gains="scale")).estimate(x, 1)
+        corrected = _with_init_rows(_model(init_gains="correction")).estimate(x, 1)
+        fg_corrected = _with_init_rows(_model(init_gains="fg_correction")).estimate(x, 1)
+    a, frame = plain.alpha, x[:, 1]
+    torch.testing.assert_close(scaled.fg, g[0, 1] * plain.fg)
+    torch.testing.assert_close(scaled.bg, g[1, 1] * plain.bg)
+    torch.testing.assert_close(scaled.alpha, g[2, 1] * a)
+    # the cycle's correction from FG = BG = 0 (error -F): FG <- g A F, BG <- g (1 - A) F, then A
+    torch.testing.assert_close(corrected.fg, g[0, 1] * a * frame)
+    torch.testing.assert_close(corrected.bg, g[1, 1] * (1 - a) * frame)
+    err = a * corrected.fg + (1 - a) * corrected.bg - frame
+    torch.testing.assert_close(corrected.alpha, soft_clamp(a - g[2, 1] * err * (corrected.fg - corrected.bg)))
+    torch.testing.assert_close(fg_corrected.bg, frame)
+
+
+def test_init_block_readings_change_the_prediction_and_get_gradients() -> None:
+    x = _sequences(1)[:, :10]
+    base = _with_init_rows(_model())(x, 2)
+    for mode in ("scale", "correction", "fg_correction", "blend"):
+        model = _with_init_rows(ZeroParamModel(Options(init_gains=mode)))
+        pred = model(x, 2)
+        assert not torch.allclose(pred, base), mode
+        ((pred - x[:, :2]) ** 2).mean().backward()
+        used = model.gains["learnableGainsInit"].grad[:3]
+        # "blend" reads column 1 only (frame 1's mix), "fg_correction" no BG row (BG is the frame)
+        rows = [0, 2] if mode == "fg_correction" else [0, 1, 2]
+        cols = [1] if mode == "blend" else [0, 1]
+        assert float(used[rows][:, cols].abs().min()) > 0, mode
+        if mode == "fg_correction":
+            assert float(used[1].abs().max()) == 0
+    unused = _with_init_rows(_model())
+    ((unused(x, 2) - x[:, :2]) ** 2).mean().backward()
+    assert float(unused.gains["learnableGainsInit"].grad[:3].abs().max()) == 0  # the chosen reading reads none
+
+
+def test_learnable_refuses_an_init_block_reading_in_one_line() -> None:
+    from motionseg.learnable import LearnableModel
+    with pytest.raises(ValueError, match="init_gains='scale'.*allowed: 'unused'") as err:
+        LearnableModel({"init_gains": "scale"})
+    assert "\n" not in str(err.value)

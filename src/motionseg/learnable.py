@@ -73,6 +73,9 @@ class LearnableModel(ZeroParamModel):
 
     def __init__(self, options: Options | dict[str, Any] | None = None) -> None:
         super().__init__(options)
+        if self.options.init_gains != "unused":
+            raise ValueError(f"option init_gains={self.options.init_gains!r} is a reading of the zero-parameter "
+                             "model's first estimates; the learnable extension's come from its nets (allowed: 'unused')")
         # Our start (the authors' is not known): the nets begin as the zero-parameter model's
         # estimates, A the evidence itself, FG and BG -2 x their input (the correction of a zero
         # state with the starting gain 1/2 is -F/2 times A or 1 - A); training changes them from there.

@@ -87,9 +87,16 @@ class Options(ModelOptions):
     # 0) show that the authors' gains did not start at 0. Chosen on validation (chapter 04).
     dog_surround_start: float = 0.0
     dog_centre_start: float = 0.0
+    # Rows 0 to 2 of the init block (FG, BG, A; both columns) were trained in the release, yet no
+    # reading above reads them. Candidates, each run with the released weights (chapter 04):
+    # "unused" (chosen), "scale" (each first state times its gain), "correction" (the first state is
+    # one correction step from FG = BG = 0, A the evidence), "fg_correction" (the same, BG the
+    # frame), "blend" (frame 1 mixes its moved state and its estimate by column 1's gains).
+    init_gains: str = "unused"
 
     ALLOWED: ClassVar[dict[str, tuple[str, ...]]] = {
-        "rows": tuple(ROWS), "bg_estimate": ("frame", "outside"), "filter_weight": ("energy", "uniform")}
+        "rows": tuple(ROWS), "bg_estimate": ("frame", "outside"), "filter_weight": ("energy", "uniform"),
+        "init_gains": ("unused", "scale", "correction", "fg_correction", "blend")}
 
 
 def soft_clamp(a: Tensor) -> Tensor:
@@ -137,11 +144,25 @@ class ZeroParamModel(nn.Module):
         """The first estimates need frames 0 to 2."""
         return N_INIT + 1
 
+    def init_gain(self, state: str, k: int) -> Tensor:
+        """``sigmoid`` of the init block's entry for ``state`` (row order FG, BG, A) and frame ``k``."""
+        return torch.sigmoid(self.gains["learnableGainsInit"][("fg", "bg", "alpha").index(state), k])
+
     def estimate(self, x: Tensor, k: int) -> Layers:
         """The first estimate of the state at frame ``k`` (0 or 1), from the frames alone."""
         frame = x[:, k]
         alpha = soft_clamp(self.gains["learnableGainsInit"][3, 0] * (x[:, k + 1] - frame).abs())
         bg = frame if self.options.bg_estimate == "frame" else (1 - alpha) * frame
+        mode = self.options.init_gains
+        if mode == "scale":
+            return Layers(fg=self.init_gain("fg", k) * alpha * frame, bg=self.init_gain("bg", k) * bg,
+                          alpha=self.init_gain("alpha", k) * alpha)
+        if mode in ("correction", "fg_correction"):
+            # the correction step of the cycle from FG = BG = 0: e = -F, so FG <- g A F, BG <- g (1 - A) F
+            fg = self.init_gain("fg", k) * alpha * frame
+            bg = frame if mode == "fg_correction" else self.init_gain("bg", k) * (1 - alpha) * frame
+            err = self.compose(fg, bg, alpha) - frame
+            return Layers(fg=fg, bg=bg, alpha=soft_clamp(alpha - self.init_gain("alpha", k) * err * (fg - bg)))
         return Layers(fg=alpha * frame, bg=bg, alpha=alpha)
 
     def measure_motion(self, before: Layers, after: Layers, i: int) -> tuple[Tensor, Tensor]:
@@ -208,7 +229,15 @@ class ZeroParamModel(nn.Module):
         return layers
 
     def blend_estimate(self, moved: Layers, estimate: Layers) -> Layers:
-        """At frame 1: the moved state and the frame's own estimate, half and half."""
+        """At frame 1: the moved state and the frame's own estimate, half and half.
+
+        (Under the reading ``init_gains="blend"``: weighted per state by column 1 of the init block.)
+        """
+        if self.options.init_gains == "blend":
+            w = {s: self.init_gain(s, 1) for s in ("fg", "bg", "alpha")}
+            return Layers(fg=(1 - w["fg"]) * moved.fg + w["fg"] * estimate.fg,
+                          bg=(1 - w["bg"]) * moved.bg + w["bg"] * estimate.bg,
+                          alpha=(1 - w["alpha"]) * moved.alpha + w["alpha"] * estimate.alpha)
         return Layers(fg=(moved.fg + estimate.fg) / 2, bg=(moved.bg + estimate.bg) / 2,
                       alpha=(moved.alpha + estimate.alpha) / 2)
 
