@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motionseg import checkpoint, evaluate, report, zoo
+from motionseg import checkpoint, evaluate, experiments, report, zoo
 
 ROOT = zoo.RESULTS.parent
 CHECKPOINTS = sorted(p.relative_to(ROOT) for p in zoo.RESULTS.rglob("checkpoint.pt"))
@@ -364,3 +364,30 @@ def test_learnable_run_note_names_the_zero_param_weights_it_started_from(tmp_pat
         "The committed learnable run trained from zero_param's earlier weights (step 3,600) with the gradient floor "
         "0.001 at a peak learning rate of 5e-05 for 100 steps and lowered the validation MSE from its start's 0.001400 "
         "to 0.001300 (step 100, 7.1 % lower).")
+
+
+def _gap_file(root: Path, ours: float, theirs: float) -> None:
+    conditions = ["photos", "photos, true T", "grey", "grey, true T"]
+    rows = {name: {c: {"mse": 0.003} for c in conditions}
+            for name in ("zero_param_authors", "zero_param", "learnable_authors", "learnable")}
+    rows["oracle"] = {"photos": {"mse": 4e-5}, "grey": {"mse": 3e-5}}
+    rows["learnable"]["grey"]["mse"], rows["learnable_authors"]["grey"]["mse"] = ours, theirs
+    (root / "benchmarks").mkdir(parents=True, exist_ok=True)
+    (root / "benchmarks" / "paper_gap_full.json").write_text(json.dumps({"n": 8, "conditions": conditions, "rows": rows}))
+
+
+@pytest.mark.parametrize("ours, theirs, phrase", [
+    (0.0001, 0.0009, "ours falls below the paper's row, the authors' weights do not"),
+    (0.0009, 0.0001, "the authors' weights fall below the paper's row, ours do not"),
+    (0.0001, 0.0001, "both weights fall below the paper's row"),
+    (0.0003, 0.0009, "neither weights fall below the paper's row")])
+def test_the_gap_phrases_compare_each_weights_with_the_paper_row(tmp_path: Path, ours: float, theirs: float,
+                                                                 phrase: str) -> None:
+    _gap_file(tmp_path, ours, theirs)
+    frame = experiments.paper_gap(tmp_path)
+    assert frame.loc["learnable", "paper MSE"] == 0.0002 and frame.loc["zero_param", "paper MSE"] == 0.0010
+    assert frame.loc["learnable", "grey"] == ours and np.isnan(frame.loc["oracle", "grey, true T"])
+    phrases = experiments.paper_gap_phrases(frame)
+    assert phrases["gap_learnable_grey"] == phrase
+    assert phrases["gap_zero_param_grey"] == "neither weights fall below the paper's row"  # 0.003 > 0.0010
+    assert phrases["gap_learnable_both"] == "neither weights fall below the paper's row"  # its own column

@@ -14,10 +14,10 @@ import pandas as pd
 
 from . import checkpoint
 from .curves import convergence
-from .results import RESULTS, read_json
+from .results import PAPER_TABLE1, RESULTS, read_json
 
 __all__ = ["gain_blocks", "schedule_runs", "learnable_start", "start_runs_phrase", "learnable_run_note", "gradient_check",
-           "restart_cycles", "training_floor_note", "committed_zero_param"]
+           "restart_cycles", "training_floor_note", "committed_zero_param", "paper_gap", "paper_gap_phrases"]
 
 
 def gain_blocks(root: Path | None = None) -> pd.DataFrame:
@@ -282,3 +282,46 @@ def training_floor_note(root: Path | None = None) -> str:
         better = ", ".join(runs.index[last <= runs["step 0"]])
         said.append(f"Trained from {start}, the learnable extension improved on it in: {better}.")
     return " ".join(said + committed_run)
+
+
+GAP_MODELS = ("zero_param_authors", "zero_param", "learnable_authors", "learnable")
+
+
+def paper_gap(root: Path | None = None) -> pd.DataFrame:
+    """Test MSE of the paper's models with one source of error taken away at a time, the paper's row beside.
+
+    Read from ``results/benchmarks/paper_gap_full.json`` (``python benchmarks/paper_gap.py``): columns
+    are the conditions (test photos; the true motion; flat grey; both), then the paper's MSE; the
+    oracle's row is the floor on each background. ``attrs`` carry ``n``.
+    """
+    raw = read_json((root or RESULTS) / "benchmarks" / "paper_gap_full.json")
+    rows = {}
+    for name in (*GAP_MODELS, "oracle"):
+        by_condition = raw["rows"][name]
+        row = {condition: by_condition[condition]["mse"] if condition in by_condition else None
+               for condition in raw["conditions"]}
+        row["paper MSE"] = PAPER_TABLE1[name][1] if name in PAPER_TABLE1 else None
+        rows[name] = row
+    frame = pd.DataFrame(rows).T.astype(float)
+    frame.attrs["n"] = raw["n"]
+    return frame
+
+
+def paper_gap_phrases(frame: pd.DataFrame) -> dict[str, str]:
+    """Per paper model and condition (``grey``, ``both``): whose weights fall below the paper's row.
+
+    Keys ``gap_<model>_<condition>``; values like "ours falls below the paper's row, the authors'
+    weights do not".
+    """
+    out = {}
+    for model in ("zero_param", "learnable"):
+        paper = float(frame.loc[model, "paper MSE"])
+        for key, condition in (("grey", "grey"), ("both", "grey, true T")):
+            ours = float(frame.loc[model, condition]) <= paper
+            theirs = float(frame.loc[f"{model}_authors", condition]) <= paper
+            out[f"gap_{model}_{key}"] = (
+                "both weights fall below the paper's row" if ours and theirs else
+                "ours falls below the paper's row, the authors' weights do not" if ours else
+                "the authors' weights fall below the paper's row, ours do not" if theirs else
+                "neither weights fall below the paper's row")
+    return out
