@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from motionseg import checkpoint, evaluate, experiments, report, zoo
@@ -379,8 +380,8 @@ def _gap_file(root: Path, ours: float, theirs: float) -> None:
 @pytest.mark.parametrize("ours, theirs, phrase", [
     (0.0001, 0.0009, "ours falls below the paper's row, the authors' weights do not"),
     (0.0009, 0.0001, "the authors' weights fall below the paper's row, ours do not"),
-    (0.0001, 0.0001, "both weights fall below the paper's row"),
-    (0.0003, 0.0009, "neither weights fall below the paper's row")])
+    (0.0001, 0.0001, "both sets of weights fall below the paper's row"),
+    (0.0003, 0.0009, "neither set of weights falls below the paper's row")])
 def test_the_gap_phrases_compare_each_weights_with_the_paper_row(tmp_path: Path, ours: float, theirs: float,
                                                                  phrase: str) -> None:
     _gap_file(tmp_path, ours, theirs)
@@ -388,6 +389,24 @@ def test_the_gap_phrases_compare_each_weights_with_the_paper_row(tmp_path: Path,
     assert frame.loc["learnable", "paper MSE"] == 0.0002 and frame.loc["zero_param", "paper MSE"] == 0.0010
     assert frame.loc["learnable", "grey"] == ours and np.isnan(frame.loc["oracle", "grey, true T"])
     phrases = experiments.paper_gap_phrases(frame)
-    assert phrases["gap_learnable_grey"] == phrase
-    assert phrases["gap_zero_param_grey"] == "neither weights fall below the paper's row"  # 0.003 > 0.0010
-    assert phrases["gap_learnable_both"] == "neither weights fall below the paper's row"  # its own column
+    assert phrases["gap_learnable_grey_verdict"] == phrase
+    assert phrases["gap_zero_param_grey_verdict"] == "neither set of weights falls below the paper's row"  # 0.003 > 0.0010
+    assert phrases["gap_learnable_both_verdict"] == "neither set of weights falls below the paper's row"  # its own column
+
+
+def _readings(*init_val: float) -> pd.DataFrame:
+    rows = {"zero_param_authors": {"variant": "chosen", "validation MSE": 0.0020, "velocity error": 0.25}}
+    for i, val in enumerate(init_val):
+        rows[f"init_{i}"] = {"variant": f"candidate {i}", "validation MSE": val, "velocity error": 0.4}
+    return pd.DataFrame(rows).T
+
+
+def test_the_init_block_phrase_names_a_better_reading_and_whether_it_decides() -> None:
+    assert experiments.init_block_phrase(_readings(0.0021, 0.0030)).startswith("None of them")
+    small = experiments.init_block_phrase(_readings(0.0021, 0.00198))
+    assert small.startswith('Only one predicts better ("candidate 1"), by 1.0 %') and "we keep" in small
+    assert "1 of the 2 predict worse" in small
+    large = experiments.init_block_phrase(_readings(0.0019, 0.0016))
+    assert '2 of them predict better ("candidate 1", the best), by 20.0 %' in large and "should replace" in large
+    with pytest.raises(ValueError, match="no init_"):
+        experiments.init_block_phrase(_readings())

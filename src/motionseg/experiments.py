@@ -17,7 +17,7 @@ from .curves import convergence
 from .results import PAPER_TABLE1, RESULTS, read_json
 
 __all__ = ["gain_blocks", "schedule_runs", "learnable_start", "start_runs_phrase", "learnable_run_note", "gradient_check",
-           "restart_cycles", "training_floor_note", "committed_zero_param", "paper_gap", "paper_gap_phrases"]
+           "restart_cycles", "training_floor_note", "committed_zero_param", "paper_gap", "paper_gap_phrases", "init_block_phrase"]
 
 
 def gain_blocks(root: Path | None = None) -> pd.DataFrame:
@@ -310,7 +310,7 @@ def paper_gap(root: Path | None = None) -> pd.DataFrame:
 def paper_gap_phrases(frame: pd.DataFrame) -> dict[str, str]:
     """Per paper model and condition (``grey``, ``both``): whose weights fall below the paper's row.
 
-    Keys ``gap_<model>_<condition>``; values like "ours falls below the paper's row, the authors'
+    Keys ``gap_<model>_<condition>_verdict``; values like "ours falls below the paper's row, the authors'
     weights do not".
     """
     out = {}
@@ -319,9 +319,39 @@ def paper_gap_phrases(frame: pd.DataFrame) -> dict[str, str]:
         for key, condition in (("grey", "grey"), ("both", "grey, true T")):
             ours = float(frame.loc[model, condition]) <= paper
             theirs = float(frame.loc[f"{model}_authors", condition]) <= paper
-            out[f"gap_{model}_{key}"] = (
-                "both weights fall below the paper's row" if ours and theirs else
+            out[f"gap_{model}_{key}_verdict"] = (
+                "both sets of weights fall below the paper's row" if ours and theirs else
                 "ours falls below the paper's row, the authors' weights do not" if ours else
                 "the authors' weights fall below the paper's row, ours do not" if theirs else
-                "neither weights fall below the paper's row")
+                "neither set of weights falls below the paper's row")
     return out
+
+
+TIE_PERCENT = 2.0  # readings closer than this on validation are not told apart (about 2 paired standard errors)
+
+
+def init_block_phrase(readings: pd.DataFrame, chosen: str = "zero_param_authors") -> str:
+    """What the readings of the init block's rows (``init_*`` rows of the readings table) show.
+
+    Compares each on validation MSE with the chosen reading; a candidate that predicts better is
+    named with its margin and the velocity error beside the chosen one's.
+    """
+    candidates = readings.loc[[k for k in readings.index if k.startswith("init_")]]
+    if candidates.empty:
+        raise ValueError("the readings table has no init_* rows: run `python -m motionseg variants readings`")
+    base = readings.loc[chosen]
+    better = candidates[candidates["validation MSE"] < base["validation MSE"]]
+    if better.empty:
+        return "None of them predicts better than leaving the rows unread."
+    best = better["validation MSE"].idxmin()
+    row = better.loc[best]
+    pct = 100 * (1 - row["validation MSE"] / base["validation MSE"])
+    others = len(candidates) - len(better)
+    verdict = (" A margin that small does not decide between readings (the uniform phase-filter average is "
+               "another), so we keep the reading that leaves the rows unread, and they stay unexplained."
+               if pct < TIE_PERCENT else
+               " A margin that large decides: this reading should replace the chosen one.")
+    return (f"{'Only one' if len(better) == 1 else f'{len(better)} of them'} predict{'s' if len(better) == 1 else ''} "
+            f"better (\"{row['variant']}\"{'' if len(better) == 1 else ', the best'}), by {pct:.1f} % on validation, "
+            f"while its velocity error at the last seed frame is {row['velocity error']:.2f} px/frame against "
+            f"{base['velocity error']:.2f}; {others} of the {len(candidates)} predict worse.{verdict}")
