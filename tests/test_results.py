@@ -392,6 +392,21 @@ def test_the_gap_phrases_compare_each_weights_with_the_paper_row(tmp_path: Path,
     assert phrases["gap_learnable_grey_verdict"] == phrase
     assert phrases["gap_zero_param_grey_verdict"] == "neither set of weights falls below the paper's row"  # 0.003 > 0.0010
     assert phrases["gap_learnable_both_verdict"] == "neither set of weights falls below the paper's row"  # its own column
+    assert phrases["gap_reach"] == "neither model trained by us reaches its row"
+    assert phrases["gap_authors_above"] == "in some columns only"  # the other columns are equal
+
+
+def test_the_gap_reach_names_the_model_that_reaches_its_row(tmp_path: Path) -> None:
+    _gap_file(tmp_path, 0.003, 0.003)
+    frame = experiments.paper_gap(tmp_path)
+    frame.loc["zero_param", "grey, true T"] = 0.0009  # below 0.0010
+    assert experiments.paper_gap_phrases(frame)["gap_reach"] == (
+        "of the models trained by us only the zero-parameter model reaches its row")
+    frame.loc["learnable", "grey, true T"] = 0.0002  # at the row counts as reaching it
+    assert experiments.paper_gap_phrases(frame)["gap_reach"] == "both models trained by us reach the paper's rows"
+    for name in ("zero_param_authors", "learnable_authors"):
+        frame.loc[name, ["photos", "photos, true T", "grey", "grey, true T"]] = 0.004  # above ours everywhere
+    assert experiments.paper_gap_phrases(frame)["gap_authors_above"] == "in every column"
 
 
 def _readings(*init_val: float) -> pd.DataFrame:

@@ -311,7 +311,8 @@ def paper_gap_phrases(frame: pd.DataFrame) -> dict[str, str]:
     """Per paper model and condition (``grey``, ``both``): whose weights fall below the paper's row.
 
     Keys ``gap_<model>_<condition>_verdict``; values like "ours falls below the paper's row, the authors'
-    weights do not".
+    weights do not". Also ``gap_authors_above`` (whether the authors' weights score above ours in
+    every column) and ``gap_reach`` (which of our models reach their row with both taken away).
     """
     out = {}
     for model in ("zero_param", "learnable"):
@@ -324,6 +325,14 @@ def paper_gap_phrases(frame: pd.DataFrame) -> dict[str, str]:
                 "ours falls below the paper's row, the authors' weights do not" if ours else
                 "the authors' weights fall below the paper's row, ours do not" if theirs else
                 "neither set of weights falls below the paper's row")
+    conditions = ("photos", "photos, true T", "grey", "grey, true T")
+    above = all(frame.loc[f"{m}_authors", c] > frame.loc[m, c] for m in ("zero_param", "learnable") for c in conditions)
+    out["gap_authors_above"] = "in every column" if above else "in some columns only"
+    reach = [m for m in ("zero_param", "learnable") if frame.loc[m, "grey, true T"] <= frame.loc[m, "paper MSE"]]
+    out["gap_reach"] = ("both models trained by us reach the paper's rows" if len(reach) == 2 else
+                        "neither model trained by us reaches its row" if not reach else
+                        "of the models trained by us only the "
+                        + ("zero-parameter model" if reach == ["zero_param"] else "learnable extension") + " reaches its row")
     return out
 
 
