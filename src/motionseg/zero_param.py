@@ -158,7 +158,8 @@ class ZeroParamModel(nn.Module):
             return Layers(fg=self.init_gain("fg", k) * alpha * frame, bg=self.init_gain("bg", k) * bg,
                           alpha=self.init_gain("alpha", k) * alpha)
         if mode in ("correction", "fg_correction"):
-            # the correction step of the cycle from FG = BG = 0: e = -F, so FG <- g A F, BG <- g (1 - A) F
+            # the correction step of the cycle from FG = BG = 0: e = -F, so FG <- g A F, BG <- g (1 - A) F;
+            # A then takes its step with the error of the new FG and BG
             fg = self.init_gain("fg", k) * alpha * frame
             bg = frame if mode == "fg_correction" else self.init_gain("bg", k) * (1 - alpha) * frame
             err = self.compose(fg, bg, alpha) - frame
