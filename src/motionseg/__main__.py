@@ -149,14 +149,6 @@ def _train(args: argparse.Namespace) -> None:
         print(f"trained {done} steps; last validation MSE {history.val_mse[-1]:.6f} (at step {history.val_step[-1]})")
 
 
-def _in_repository(path: Path) -> str:
-    """``path`` relative to the repository when it lies inside (the same in every clone), else as it is."""
-    try:
-        return str(path.resolve().relative_to(zoo.RESULTS.parent.resolve()))
-    except ValueError:
-        return str(path)
-
-
 def _same_numbers(path: Path, res: dict) -> bool:
     """Whether the metrics file at ``path`` holds the numbers of ``res`` (the same test
     sequences, the same per-frame metrics); False when it is missing or unreadable."""
@@ -189,12 +181,12 @@ def _evaluate(args: argparse.Namespace) -> None:
         if name in REFERENCES and _same_numbers(path, res):
             # the floor and the ceiling depend on the data alone: an evaluation of another model
             # leaves their file (and its provenance) as it was when the numbers are the same
-            print(f"{name:15s} unchanged ({_in_repository(path)})")
+            print(f"{name:15s} unchanged ({zoo.in_repository(path)})")
             continue
         res["provenance"] = provenance(device, wall, command=command)
         res["profile"] = prof.name
         res["checkpoint"] = (None if name in REFERENCES else
-                             _in_repository(zoo.weights_file(name, Path(args.results))))
+                             zoo.in_repository(zoo.weights_file(name, Path(args.results))))
         if res["checkpoint"] is not None:  # the tables refuse these numbers once the weights change
             res["checkpoint_sha256"] = zoo.weights_sha256(name, Path(args.results))
         write_json(res, path)

@@ -452,7 +452,7 @@ def run(profile: str | None = None, root: Path | None = None, models: list[str] 
             print(f"== cost of {OPTION} on {prof.n_cost} standard test sequences", flush=True)
         option["cost"] = option_cost(loaded, rows, prof, device, progress)
     out: dict[str, Any] = {"profile": prof.name, "n": n, "n_seed": N_SEED, "option": option, "skipped": skipped,
-                           "models": {name: {"checkpoint": str(zoo.weights_file(name, root)),
+                           "models": {name: {"checkpoint": zoo.in_repository(zoo.weights_file(name, root)),
                                              "sha256": zoo.weights_sha256(name, root),
                                              "trained_steps": getattr(m, "trained_steps", None),
                                              "trained_on": (getattr(m, "provenance", {}) or {}).get("device")}

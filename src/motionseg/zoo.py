@@ -278,6 +278,14 @@ def checkpoint_path(name: str, root: Path | None = None) -> Path:
     return Path(root if root is not None else RESULTS) / name / "checkpoint.pt"
 
 
+def in_repository(path: str | Path) -> str:
+    """``path`` relative to the repository when it lies inside (the same in every clone), else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(RESULTS.parent.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def weights_file(name: str, root: Path | None = None) -> Path:
     """Where the weights of ``name`` are read: its checkpoint under ``root``, or the authors' vendored file."""
     if name in AUTHORS:
