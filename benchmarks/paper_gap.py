@@ -27,20 +27,11 @@ import torch
 
 from motionseg import config, evaluate, zoo
 from motionseg.train import provenance, write_json
+from motionseg.variants import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("zero_param_authors", "zero_param", "learnable_authors", "learnable")
 BACKGROUNDS = {"photos": {}, "grey": {"background": "grey"}}
-KEEP = ("mse", "l1", "ssim", "mse_by_region")
-
-
-def _summary(res: dict[str, Any]) -> dict[str, Any]:
-    out = {k: res[k] for k in KEEP if k in res}
-    states = res.get("per_state_step") or {}
-    if states:  # entry 8 is frame 9, the last seed frame
-        out["iou_last_seed"] = states["iou"][8]
-        out["epe_last_seed"] = states["epe"][8]
-    return out
 
 
 def main() -> None:
@@ -67,7 +58,7 @@ def main() -> None:
         res = evaluate.evaluate(predictors, n=args.n, batch_size=args.batch_size, split="test", seed=0, **options)
         for key, r in res.items():
             name, condition = key.split("|")
-            rows.setdefault(name, {})[condition] = _summary(r)
+            rows.setdefault(name, {})[condition] = summary(r)
             print(f"{name:20s} {condition:16s} MSE {r['mse']:.6f}", flush=True)
     # where each model's weights come from: the release's file, or our run's command and commit
     checkpoints = {name: {k: v for k, v in getattr(m, "provenance", {}).items()

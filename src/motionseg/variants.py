@@ -187,7 +187,8 @@ def _count(model: Any, gains: bool) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if n.startswith("gains.") == gains)
 
 
-def _summary(res: dict[str, Any]) -> dict[str, Any]:
+def summary(res: dict[str, Any]) -> dict[str, Any]:
+    """What a results file keeps of one :func:`motionseg.evaluate.evaluate` result (frames and states)."""
     keep = {k: res[k] for k in ("n", "l1", "mse", "ssim", "mse_by_region")}
     states = res.get("per_state_step") or {}
     if states:
@@ -238,7 +239,7 @@ def _evaluation(table: str, v: Variant, model: Any, root: Path, profile: str, n:
     test = evaluate.evaluate(predictor, n=n, batch_size=batch_size, progress=progress)[v.key]
     val = evaluate.evaluate(predictor, n=N_VAL, batch_size=batch_size, split="train", seed=VAL_SEED,
                             progress=progress)[v.key]
-    out = {"test": _summary(test), "validation": _summary(val)}
+    out = {"test": summary(test), "validation": summary(val)}
     write_json({**out, "fingerprint": fingerprint,
                 "provenance": provenance(device, time.perf_counter() - start, command=command)}, path)
     return out
